@@ -1,0 +1,62 @@
+#include "common/log.h"
+
+#include "common/clock.h"
+
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+static atomic_int current_level = LOG_LEVEL_INFO;
+
+static const char *const level_names[] = {"error", "warn", "info", "debug"};
+
+void log_set_level(enum log_level level)
+{
+    atomic_store_explicit(&current_level, (int)level, memory_order_relaxed);
+}
+
+int log_level_parse(const char *name, enum log_level *out)
+{
+    for (size_t i = 0; i < sizeof(level_names) / sizeof(level_names[0]); i++) {
+        if (strcmp(name, level_names[i]) == 0) {
+            *out = (enum log_level)i;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+int log_enabled(enum log_level level)
+{
+    return (int)level <= atomic_load_explicit(&current_level, memory_order_relaxed);
+}
+
+void log_msg(enum log_level level, const char *fmt, ...)
+{
+    if (!log_enabled(level))
+        return;
+
+    char line[2048];
+    size_t n = clock_format_rfc3339(line, clock_realtime_us());
+    int k = snprintf(line + n, sizeof(line) - n, " [%s] ", level_names[level]);
+    if (k > 0)
+        n += (size_t)k;
+
+    va_list ap;
+    va_start(ap, fmt);
+    k = vsnprintf(line + n, sizeof(line) - n, fmt, ap);
+    va_end(ap);
+    if (k < 0)
+        k = 0;
+    n += (size_t)k;
+    if (n > sizeof(line) - 2)
+        n = sizeof(line) - 2; /* truncated: keep the newline */
+    line[n++] = '\n';
+
+    /* One write per line; a short write to stderr is not worth a retry loop
+     * that could interleave with another thread's line. */
+    ssize_t w = write(STDERR_FILENO, line, n);
+    (void)w;
+}
