@@ -68,6 +68,10 @@ struct adapter_ops {
                    struct xr_response *out);
 };
 
+/* The kind=json adapter (adapter_json.c). Added for adapter.c's registry
+ * and for tests; everyone else should go through adapter_find(). */
+extern const struct adapter_ops adapter_json_ops;
+
 /* The adapter for kind (len bytes), or NULL when there is none. kind=xmlrpc
  * has no adapter: such upstreams get the client's bytes as they are. */
 const struct adapter_ops *adapter_find(const char *kind, size_t len);
