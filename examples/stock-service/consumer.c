@@ -38,6 +38,7 @@ struct consumer {
     struct amqp_connection_info info;
     char *exchange;
     char *queue;
+    char *learn_from;
     char **bindings;
     size_t n_bindings;
     struct model *model;
@@ -205,7 +206,7 @@ static void handle_message(struct consumer *c, const amqp_message_t *msg)
 {
     struct event ev;
     const char *why = NULL;
-    if (event_decode(&ev, msg->body.bytes, msg->body.len, &why) != 0) {
+    if (event_decode(&ev, msg->body.bytes, msg->body.len, c->learn_from, &why) != 0) {
         /* Acked and dropped all the same: redelivering a message that can
          * never parse would only loop forever. */
         log_warn("dropping a message that is not a usable event: %s", why);
@@ -368,6 +369,7 @@ static void consumer_free(struct consumer *c)
     free(c->url_buf);
     free(c->exchange);
     free(c->queue);
+    free(c->learn_from);
     pthread_cond_destroy(&c->wake);
     pthread_mutex_destroy(&c->lock);
     free(c);
@@ -394,6 +396,7 @@ struct consumer *consumer_start(const struct consumer_config *cfg, struct model 
     }
     c->exchange = mem_strdup(cfg->exchange);
     c->queue = mem_strdup(cfg->queue);
+    c->learn_from = mem_strdup(cfg->learn_from);
     c->bindings = mem_calloc(cfg->n_bindings ? cfg->n_bindings : 1, sizeof(*c->bindings));
     for (size_t i = 0; i < cfg->n_bindings; i++)
         c->bindings[i] = mem_strdup(cfg->bindings[i]);

@@ -26,6 +26,7 @@ struct consumer_config {
     const char *queue;           /* this service's durable queue */
     const char *const *bindings; /* routing keys bound to the queue */
     size_t n_bindings;
+    const char *learn_from;      /* the upstream whose answers build the model */
 };
 
 /*

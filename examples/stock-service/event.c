@@ -81,10 +81,13 @@ static int record_op(struct json_object *rec, struct model_op *op)
     return 0;
 }
 
-static void derive_ops(struct event *ev, struct json_object *data)
+static void derive_ops(struct event *ev, struct json_object *data, const char *learn_from)
 {
     size_t cap = 0;
     struct json_object *result;
+    const char *upstream = get_string(data, "upstream", SIZE_MAX);
+    if (upstream == NULL || strcmp(upstream, learn_from) != 0)
+        return; /* not the system of record: possibly our own answer */
     if (!json_object_object_get_ex(data, "result", &result) || result == NULL)
         return; /* a fault: the proxy writes "result": null */
 
@@ -125,7 +128,8 @@ static void derive_ops(struct event *ev, struct json_object *data)
     }
 }
 
-int event_decode(struct event *ev, const char *body, size_t len, const char **err)
+int event_decode(struct event *ev, const char *body, size_t len, const char *learn_from,
+                 const char **err)
 {
     int rc = -1;
     struct json_tokener *tok = NULL;
@@ -166,7 +170,7 @@ int event_decode(struct event *ev, const char *body, size_t len, const char **er
     struct json_object *data;
     if (json_object_object_get_ex(root, "data", &data) &&
         json_object_is_type(data, json_type_object))
-        derive_ops(ev, data);
+        derive_ops(ev, data, learn_from);
 
     ev->root = root;
     root = NULL;

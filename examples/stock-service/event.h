@@ -5,6 +5,10 @@
  * "Events") per intercepted call. This module holds the service's rules for
  * what such an event means for the stock, and nothing else:
  *
+ *   - an event whose data.upstream is not the system of record the service
+ *     learns from (normally "legacy") changes nothing: once a route is
+ *     flipped to this service, the events of its own answers must not feed
+ *     back into the model they were read from;
  *   - data.result is null or missing (the call was a fault): no change;
  *   - data.result is a stock record, an object with a string "sku" and an
  *     integer "qty" >= 0 (stock.get, stock.adjust): upsert the sku with qty,
@@ -42,12 +46,14 @@ struct event {
 };
 
 /*
- * Parses body (len bytes) and derives the model ops by the rules above.
+ * Parses body (len bytes) and derives the model ops by the rules above,
+ * learning only from events whose data.upstream is `learn_from`.
  * Returns 0 and fills ev (release it with event_dispose()), or -1 with a
  * static message in *err when the body is not a JSON object with a string
  * "id"; ev is then left empty.
  */
-int event_decode(struct event *ev, const char *body, size_t len, const char **err);
+int event_decode(struct event *ev, const char *body, size_t len, const char *learn_from,
+                 const char **err);
 
 /* Releases what event_decode() filled in; ev is empty afterwards. */
 void event_dispose(struct event *ev);

@@ -36,6 +36,7 @@ struct options {
     const char *exchange;
     const char *queue;
     const char *base;
+    const char *learn_from;
     const char **bindings; /* owned array of borrowed argv strings */
     size_t n_bindings;
 };
@@ -44,6 +45,7 @@ static void usage(FILE *f)
 {
     fputs("usage: stock-service [--listen HOST:PORT] [--amqp URL] [--exchange NAME]\n"
           "                     [--queue NAME] [--bind KEY]... [--base PATH]\n"
+          "                     [--learn-from UPSTREAM]\n"
           "                     [--log-level error|warn|info|debug]\n"
           "\n"
           "  --listen     HTTP address (default 127.0.0.1:9001; port 0 picks one)\n"
@@ -52,7 +54,9 @@ static void usage(FILE *f)
           "  --queue      this service's durable queue (default stock-service)\n"
           "  --bind       routing key to bind, repeatable (default stock.# orders.#\n"
           "               legacy.stock.# legacy.orders.#)\n"
-          "  --base       path prefix of JSON-contract calls (default /rpc)\n",
+          "  --base       path prefix of JSON-contract calls (default /rpc)\n"
+          "  --learn-from the upstream (as Strangler names it) whose answers build\n"
+          "               the model (default legacy)\n",
           f);
 }
 
@@ -98,6 +102,7 @@ static int parse_options(int argc, char **argv, struct options *o)
         OPT_QUEUE,
         OPT_BIND,
         OPT_BASE,
+        OPT_LEARN_FROM,
         OPT_LOG_LEVEL,
         OPT_HELP,
     };
@@ -108,6 +113,7 @@ static int parse_options(int argc, char **argv, struct options *o)
         {"queue", required_argument, NULL, OPT_QUEUE},
         {"bind", required_argument, NULL, OPT_BIND},
         {"base", required_argument, NULL, OPT_BASE},
+        {"learn-from", required_argument, NULL, OPT_LEARN_FROM},
         {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
         {"help", no_argument, NULL, OPT_HELP},
         {NULL, 0, NULL, 0},
@@ -143,6 +149,9 @@ static int parse_options(int argc, char **argv, struct options *o)
                 return -1;
             }
             o->base = optarg;
+            break;
+        case OPT_LEARN_FROM:
+            o->learn_from = optarg;
             break;
         case OPT_LOG_LEVEL:
             if (log_level_parse(optarg, &level) != 0) {
@@ -188,6 +197,7 @@ int main(int argc, char **argv)
         .exchange = "strangler.events",
         .queue = "stock-service",
         .base = "/rpc",
+        .learn_from = "legacy",
     };
     struct event_base *base = NULL;
     struct event *sigterm = NULL;
@@ -208,6 +218,7 @@ int main(int argc, char **argv)
         .queue = o.queue,
         .bindings = o.bindings,
         .n_bindings = o.n_bindings,
+        .learn_from = o.learn_from,
     };
     if (consumer_check_config(&ccfg, err, sizeof(err)) != 0) {
         log_error("--amqp %s: %s", o.amqp_url, err);
