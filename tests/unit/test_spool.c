@@ -1,0 +1,823 @@
+/*
+ * spool.c: order, concurrency, rotation, confirmation and deletion,
+ * persistence across reopen, and recovery from torn or corrupt files.
+ */
+#include "unit.h"
+#include "interceptors/spool.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* ---- helpers ---- */
+
+static char tmpdir[64];
+
+static void make_tmpdir(void)
+{
+    snprintf(tmpdir, sizeof(tmpdir), "/tmp/strangler-spool-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+static void remove_tmpdir(void)
+{
+    nftw(tmpdir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+}
+
+static struct spool *open_spool(size_t segment_bytes)
+{
+    char err[256];
+    struct spool_options opt = {segment_bytes};
+    struct spool *s = spool_open(tmpdir, &opt, err, sizeof(err));
+    ck_assert_msg(s != NULL, "%s", err);
+    return s;
+}
+
+/* Appends an event whose id, key and body all name `n`. */
+static uint64_t append_numbered(struct spool *s, unsigned n)
+{
+    char id[32], key[32], body[64];
+    snprintf(id, sizeof(id), "id-%u", n);
+    snprintf(key, sizeof(key), "key.%u", n);
+    int len = snprintf(body, sizeof(body), "{\"n\":%u}", n);
+    struct spool_event ev = {0, 1000 + n, id, "type.t", key, body, (size_t)len};
+    ck_assert_int_eq(spool_append(s, &ev), 0);
+    return ev.seq;
+}
+
+/* Reads the next event and checks it is the one append_numbered(n) wrote. */
+static void expect_numbered(struct spool_cursor *c, uint64_t seq, unsigned n)
+{
+    char id[32], key[32], body[64];
+    struct spool_event ev;
+    snprintf(id, sizeof(id), "id-%u", n);
+    snprintf(key, sizeof(key), "key.%u", n);
+    int len = snprintf(body, sizeof(body), "{\"n\":%u}", n);
+    ck_assert_int_eq(spool_cursor_next(c, &ev), 1);
+    ck_assert_uint_eq(ev.seq, seq);
+    ck_assert_int_eq(ev.time_us, 1000 + n);
+    ck_assert_str_eq(ev.id, id);
+    ck_assert_str_eq(ev.type, "type.t");
+    ck_assert_str_eq(ev.key, key);
+    ck_assert_uint_eq(ev.body_len, (size_t)len);
+    ck_assert_int_eq(memcmp(ev.body, body, (size_t)len), 0);
+}
+
+static int name_cmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The segment files on disk, sorted; returns how many (at most max). */
+static size_t list_segments(char names[][128], size_t max)
+{
+    char *tmp[256];
+    size_t n = 0;
+    DIR *d = opendir(tmpdir);
+    ck_assert_ptr_nonnull(d);
+    for (struct dirent *de; (de = readdir(d)) != NULL;) {
+        size_t len = strlen(de->d_name);
+        if (len > 4 && strcmp(de->d_name + len - 4, ".seg") == 0 && n < 256)
+            tmp[n++] = strdup(de->d_name);
+    }
+    closedir(d);
+    qsort(tmp, n, sizeof(tmp[0]), name_cmp);
+    for (size_t i = 0; i < n; i++) {
+        if (i < max)
+            snprintf(names[i], 128, "%s/%s", tmpdir, tmp[i]);
+        free(tmp[i]);
+    }
+    return n;
+}
+
+static off_t file_size(const char *path)
+{
+    struct stat st;
+    ck_assert_int_eq(stat(path, &st), 0);
+    return st.st_size;
+}
+
+/* ---- order and basics ---- */
+
+START_TEST(append_then_read_in_order)
+{
+    struct spool *s = open_spool(0);
+    struct spool_event ev;
+    ck_assert_uint_eq(spool_last_seq(s), 0);
+    for (unsigned i = 1; i <= 100; i++)
+        ck_assert_uint_eq(append_numbered(s, i), i);
+    ck_assert_uint_eq(spool_last_seq(s), 100);
+
+    struct spool_cursor *c = spool_cursor_new(s, 0);
+    for (unsigned i = 1; i <= 100; i++)
+        expect_numbered(c, i, i);
+    ck_assert_int_eq(spool_cursor_next(c, &ev), 0);
+    /* Caught up, then more arrives: the same cursor sees it. */
+    append_numbered(s, 101);
+    expect_numbered(c, 101, 101);
+    ck_assert_int_eq(spool_cursor_next(c, &ev), 0);
+    spool_cursor_free(c);
+
+    /* A cursor positioned after a seq starts right after it. */
+    c = spool_cursor_new(s, 57);
+    expect_numbered(c, 58, 58);
+    spool_cursor_free(c);
+
+    struct spool_stats st;
+    spool_get_stats(s, &st);
+    ck_assert_uint_eq(st.last_seq, 101);
+    ck_assert_uint_eq(st.confirmed_seq, 0);
+    ck_assert_uint_eq(st.segments, 1);
+    ck_assert_uint_gt(st.bytes, 0);
+    ck_assert_uint_eq(st.append_errors, 0);
+    spool_close(s);
+}
+END_TEST
+
+START_TEST(empty_spool_reads_nothing)
+{
+    struct spool *s = open_spool(0);
+    struct spool_event ev;
+    struct spool_cursor *c = spool_cursor_new(s, 0);
+    ck_assert_int_eq(spool_cursor_next(c, &ev), 0);
+    append_numbered(s, 1);
+    expect_numbered(c, 1, 1);
+    spool_cursor_free(c);
+    spool_close(s);
+    spool_close(NULL);
+}
+END_TEST
+
+START_TEST(large_and_empty_bodies_round_trip)
+{
+    struct spool *s = open_spool(0);
+    size_t big = 3u << 20;
+    char *body = malloc(big);
+    for (size_t i = 0; i < big; i++)
+        body[i] = (char)(i * 31 + 7);
+    struct spool_event a = {0, 1, "a", "t", "k", body, big};
+    struct spool_event b = {0, 2, "b", "", "", "", 0};
+    ck_assert_int_eq(spool_append(s, &a), 0);
+    ck_assert_int_eq(spool_append(s, &b), 0);
+
+    struct spool_event ev;
+    struct spool_cursor *c = spool_cursor_new(s, 0);
+    ck_assert_int_eq(spool_cursor_next(c, &ev), 1);
+    ck_assert_uint_eq(ev.body_len, big);
+    ck_assert_int_eq(memcmp(ev.body, body, big), 0);
+    ck_assert_int_eq(spool_cursor_next(c, &ev), 1);
+    ck_assert_str_eq(ev.id, "b");
+    ck_assert_str_eq(ev.type, "");
+    ck_assert_uint_eq(ev.body_len, 0);
+    spool_cursor_free(c);
+    free(body);
+    spool_close(s);
+}
+END_TEST
+
+START_TEST(too_long_id_is_refused)
+{
+    struct spool *s = open_spool(0);
+    char *id = malloc(70000);
+    memset(id, 'x', 69999);
+    id[69999] = '\0';
+    struct spool_event ev = {0, 1, id, "t", "k", "{}", 2};
+    ck_assert_int_eq(spool_append(s, &ev), -1);
+    struct spool_stats st;
+    spool_get_stats(s, &st);
+    ck_assert_uint_eq(st.append_errors, 1);
+    ck_assert_uint_eq(st.last_seq, 0);
+    ck_assert_uint_eq(append_numbered(s, 1), 1); /* the failed one took no seq */
+    free(id);
+    spool_close(s);
+}
+END_TEST
+
+START_TEST(notify_fd_becomes_readable_after_append)
+{
+    struct spool *s = open_spool(0);
+    struct pollfd pfd = {spool_notify_fd(s), POLLIN, 0};
+    ck_assert_int_eq(poll(&pfd, 1, 0), 0);
+    append_numbered(s, 1);
+    append_numbered(s, 2);
+    ck_assert_int_eq(poll(&pfd, 1, 0), 1);
+    spool_notify_drain(s);
+    ck_assert_int_eq(poll(&pfd, 1, 0), 0);
+    append_numbered(s, 3);
+    ck_assert_int_eq(poll(&pfd, 1, 0), 1);
+    spool_close(s);
+}
+END_TEST
+
+struct slow_writer {
+    struct spool *s;
+    unsigned n;
+};
+
+static void *slow_writer_main(void *arg)
+{
+    struct slow_writer *w = arg;
+    for (unsigned i = 1; i <= w->n; i++) {
+        append_numbered(w->s, i);
+        if (i % 7 == 0)
+            usleep(i % 3 == 0 ? 300 : 20);
+    }
+    return NULL;
+}
+
+/* The publisher's pattern: read until caught up, poll the notify fd, drain,
+ * read again. A lost wake-up would leave poll waiting forever. */
+START_TEST(notifications_are_never_lost)
+{
+    struct spool *s = open_spool(0);
+    struct slow_writer w = {s, 3000};
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, slow_writer_main, &w), 0);
+    struct spool_cursor *c = spool_cursor_new(s, 0);
+    struct pollfd pfd = {spool_notify_fd(s), POLLIN, 0};
+    struct spool_event ev;
+    unsigned seen = 0;
+    for (;;) {
+        while (spool_cursor_next(c, &ev) == 1)
+            ck_assert_uint_eq(ev.seq, ++seen);
+        if (seen == w.n)
+            break;
+        ck_assert_msg(poll(&pfd, 1, 2000) == 1, "lost wake-up after seq %u", seen);
+        spool_notify_drain(s);
+    }
+    pthread_join(t, NULL);
+    spool_cursor_free(c);
+    spool_close(s);
+}
+END_TEST
+
+/* ---- the on-disk format, as spool.h documents it ---- */
+
+/* CRC-32 bit by bit (not spool.c's table), so the two check each other. */
+static uint32_t crc32_bitwise(const unsigned char *p, size_t n)
+{
+    uint32_t crc = 0xffffffffu;
+    for (size_t i = 0; i < n; i++) {
+        crc ^= p[i];
+        for (int k = 0; k < 8; k++)
+            crc = (crc >> 1) ^ (0xedb88320u & (0u - (crc & 1)));
+    }
+    return ~crc;
+}
+
+static uint64_t le(const unsigned char *p, int n)
+{
+    uint64_t v = 0;
+    for (int i = n - 1; i >= 0; i--)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+static void put_le(unsigned char *p, uint64_t v, int n)
+{
+    for (int i = 0; i < n; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+
+#define RECORD_MAGIC 0x4c4f5053u /* "SPOL", the value spool.c writes */
+
+START_TEST(records_follow_the_documented_format)
+{
+    char names[8][128];
+    unsigned char raw[256];
+    ck_assert_uint_eq(crc32_bitwise((const unsigned char *)"123456789", 9), 0xcbf43926u);
+
+    /* Written by the spool, read by hand. */
+    struct spool *s = open_spool(0);
+    struct spool_event ev = {0, -5, "id1", "ty", "key", "BODY", 4};
+    ck_assert_int_eq(spool_append(s, &ev), 0);
+    spool_close(s);
+    ck_assert_uint_eq(list_segments(names, 8), 1);
+    ck_assert_ptr_nonnull(strstr(names[0], "/00000000000000000001.seg"));
+    FILE *f = fopen(names[0], "rb");
+    size_t n = fread(raw, 1, sizeof(raw), f);
+    fclose(f);
+    ck_assert_uint_eq(n, 12 + 22 + 3 + 2 + 3 + 4);
+    ck_assert_uint_eq(le(raw, 4), RECORD_MAGIC);
+    ck_assert_uint_eq(le(raw + 4, 4), n - 12);
+    ck_assert_uint_eq(le(raw + 8, 4), crc32_bitwise(raw + 12, n - 12));
+    ck_assert_uint_eq(le(raw + 12, 8), 1);
+    ck_assert_int_eq((int64_t)le(raw + 20, 8), -5);
+    ck_assert_uint_eq(le(raw + 28, 2), 3);
+    ck_assert_uint_eq(le(raw + 30, 2), 2);
+    ck_assert_uint_eq(le(raw + 32, 2), 3);
+    ck_assert_int_eq(memcmp(raw + 34, "id1tykeyBODY", 12), 0);
+
+    /* Written by hand, read by the spool: a second record, seq 2. */
+    static const char strings[] = "id2t2k2payload";
+    size_t rest = 22 + strlen(strings);
+    unsigned char rec[128];
+    put_le(rec, RECORD_MAGIC, 4);
+    put_le(rec + 4, rest, 4);
+    put_le(rec + 12, 2, 8);
+    put_le(rec + 20, 77, 8);
+    put_le(rec + 28, 3, 2);
+    put_le(rec + 30, 2, 2);
+    put_le(rec + 32, 2, 2);
+    memcpy(rec + 34, strings, strlen(strings));
+    put_le(rec + 8, crc32_bitwise(rec + 12, rest), 4);
+    f = fopen(names[0], "ab");
+    ck_assert_uint_eq(fwrite(rec, 1, 12 + rest, f), 12 + rest);
+    fclose(f);
+
+    s = open_spool(0);
+    ck_assert_uint_eq(spool_last_seq(s), 2);
+    struct spool_cursor *c = spool_cursor_new(s, 1);
+    ck_assert_int_eq(spool_cursor_next(c, &ev), 1);
+    ck_assert_uint_eq(ev.seq, 2);
+    ck_assert_int_eq(ev.time_us, 77);
+    ck_assert_str_eq(ev.id, "id2");
+    ck_assert_str_eq(ev.type, "t2");
+    ck_assert_str_eq(ev.key, "k2");
+    ck_assert_uint_eq(ev.body_len, 7);
+    ck_assert_int_eq(memcmp(ev.body, "payload", 7), 0);
+    spool_cursor_free(c);
+    spool_close(s);
+}
+END_TEST
+
+/* ---- opening ---- */
+
+START_TEST(open_creates_missing_directories)
+{
+    char path[128], err[256];
+    snprintf(path, sizeof(path), "%s/a/b/c", tmpdir);
+    struct spool *s = spool_open(path, NULL, err, sizeof(err));
+    ck_assert_msg(s != NULL, "%s", err);
+    append_numbered(s, 1);
+    spool_close(s);
+    struct stat st;
+    ck_assert_int_eq(stat(path, &st), 0);
+    ck_assert(S_ISDIR(st.st_mode));
+}
+END_TEST
+
+START_TEST(open_reports_why_it_cannot_create)
+{
+    char file[128], path[160], err[256], want[200];
+    snprintf(file, sizeof(file), "%s/plainfile", tmpdir);
+    FILE *f = fopen(file, "w");
+    ck_assert_ptr_nonnull(f);
+    fclose(f);
+    snprintf(path, sizeof(path), "%s/sub", file);
+    ck_assert_ptr_null(spool_open(path, NULL, err, sizeof(err)));
+    snprintf(want, sizeof(want), "spool %s: cannot create: Not a directory", path);
+    ck_assert_str_eq(err, want);
+}
+END_TEST
+
+START_TEST(second_open_of_the_same_dir_is_refused)
+{
+    char err[256];
+    struct spool *s = open_spool(0);
+    ck_assert_ptr_null(spool_open(tmpdir, NULL, err, sizeof(err)));
+    ck_assert_ptr_nonnull(strstr(err, "in use by another process"));
+    spool_close(s);
+    s = open_spool(0);
+    spool_close(s);
+}
+END_TEST
+
+/* ---- threads ---- */
+
+#define THREADS    8
+#define PER_THREAD 2000
+
+struct writer {
+    struct spool *s;
+    unsigned id;
+    uint64_t seqs[PER_THREAD];
+};
+
+/* The body says who wrote it and a pad whose length and bytes follow from
+ * that, so a reader can tell a whole record from a mangled one. */
+static size_t writer_body(char *out, size_t cap, unsigned w, unsigned i)
+{
+    int n = snprintf(out, cap, "w=%u i=%u ", w, i);
+    size_t pad = (size_t)((w * 7919u + i * 104729u) % 900u);
+    memset(out + n, 'a' + (int)((w + i) % 26), pad);
+    return (size_t)n + pad;
+}
+
+static void *writer_main(void *arg)
+{
+    struct writer *w = arg;
+    char body[1024], id[32];
+    for (unsigned i = 0; i < PER_THREAD; i++) {
+        size_t len = writer_body(body, sizeof(body), w->id, i);
+        snprintf(id, sizeof(id), "%u/%u", w->id, i);
+        struct spool_event ev = {0, (int64_t)i, id, "t", "k", body, len};
+        if (spool_append(w->s, &ev) != 0)
+            return (void *)1;
+        w->seqs[i] = ev.seq;
+    }
+    return NULL;
+}
+
+static void check_whole(const struct spool_event *ev, unsigned *w, unsigned *i)
+{
+    char body[1024];
+    ck_assert_int_eq(sscanf(ev->id, "%u/%u", w, i), 2);
+    size_t len = writer_body(body, sizeof(body), *w, *i);
+    ck_assert_uint_eq(ev->body_len, len);
+    ck_assert_int_eq(memcmp(ev->body, body, len), 0);
+}
+
+START_TEST(concurrent_appends_get_every_seq_once)
+{
+    struct spool *s = open_spool(64 * 1024);
+    static struct writer ws[THREADS];
+    pthread_t t[THREADS];
+    for (unsigned k = 0; k < THREADS; k++) {
+        ws[k].s = s;
+        ws[k].id = k;
+        ck_assert_int_eq(pthread_create(&t[k], NULL, writer_main, &ws[k]), 0);
+    }
+    for (unsigned k = 0; k < THREADS; k++) {
+        void *rc;
+        pthread_join(t[k], &rc);
+        ck_assert_ptr_null(rc);
+    }
+    const uint64_t total = THREADS * PER_THREAD;
+    ck_assert_uint_eq(spool_last_seq(s), total);
+
+    /* Each writer saw its own seqs increase; the cursor returns 1..total
+     * once each, and each record is the one its writer got that seq for. */
+    for (unsigned k = 0; k < THREADS; k++)
+        for (unsigned i = 1; i < PER_THREAD; i++)
+            ck_assert_uint_gt(ws[k].seqs[i], ws[k].seqs[i - 1]);
+    struct spool_cursor *c = spool_cursor_new(s, 0);
+    struct spool_event ev;
+    for (uint64_t seq = 1; seq <= total; seq++) {
+        unsigned w, i;
+        ck_assert_int_eq(spool_cursor_next(c, &ev), 1);
+        ck_assert_uint_eq(ev.seq, seq);
+        check_whole(&ev, &w, &i);
+        ck_assert_uint_eq(ws[w].seqs[i], seq);
+    }
+    ck_assert_int_eq(spool_cursor_next(c, &ev), 0);
+    spool_cursor_free(c);
+    spool_close(s);
+}
+END_TEST
+
+START_TEST(reader_never_sees_partial_records_while_writers_append)
+{
+    struct spool *s = open_spool(256 * 1024);
+    static struct writer ws[4];
+    pthread_t t[4];
+    unsigned next[4] = {0, 0, 0, 0};
+    for (unsigned k = 0; k < 4; k++) {
+        ws[k].s = s;
+        ws[k].id = k;
+        ck_assert_int_eq(pthread_create(&t[k], NULL, writer_main, &ws[k]), 0);
+    }
+    struct spool_cursor *c = spool_cursor_new(s, 0);
+    struct spool_event ev;
+    uint64_t seen = 0;
+    while (seen < 4 * PER_THREAD) {
+        int r = spool_cursor_next(c, &ev);
+        ck_assert_int_ne(r, -1);
+        if (r == 0)
+            continue; /* caught up with the writers: spin */
+        unsigned w, i;
+        ck_assert_uint_eq(ev.seq, seen + 1);
+        check_whole(&ev, &w, &i);
+        ck_assert_uint_eq(i, next[w]); /* each writer's events in its order */
+        next[w]++;
+        seen++;
+    }
+    for (unsigned k = 0; k < 4; k++)
+        pthread_join(t[k], NULL);
+    ck_assert_int_eq(spool_cursor_next(c, &ev), 0);
+    spool_cursor_free(c);
+    spool_close(s);
+}
+END_TEST
+
+/* ---- segments ---- */
+
+START_TEST(rotation_spreads_records_over_segments)
+{
+    char names[64][128];
+    struct spool *s = open_spool(2048);
+    struct spool_cursor *c = spool_cursor_new(s, 0);
+    for (unsigned i = 1; i <= 300; i++) {
+        append_numbered(s, i);
+        if (i % 7 == 0) /* read while the writer rotates */
+            for (unsigned j = i - 6; j <= i; j++)
+                expect_numbered(c, j, j);
+    }
+    for (unsigned j = 295; j <= 300; j++)
+        expect_numbered(c, j, j);
+    spool_cursor_free(c);
+
+    struct spool_stats st;
+    spool_get_stats(s, &st);
+    size_t n = list_segments(names, 64);
+    ck_assert_uint_gt(n, 5);
+    ck_assert_uint_eq(st.segments, n);
+    off_t total = 0;
+    for (size_t i = 0; i < n; i++) {
+        ck_assert_int_le(file_size(names[i]), 2048);
+        total += file_size(names[i]);
+    }
+    ck_assert_uint_eq(st.bytes, (uint64_t)total);
+    /* Named by their first seq. */
+    ck_assert_ptr_nonnull(strstr(names[0], "/00000000000000000001.seg"));
+
+    c = spool_cursor_new(s, 0);
+    for (unsigned i = 1; i <= 300; i++)
+        expect_numbered(c, i, i);
+    spool_cursor_free(c);
+    spool_close(s);
+}
+END_TEST
+
+START_TEST(confirm_deletes_old_segments_and_persists)
+{
+    char names[64][128];
+    struct spool *s = open_spool(2048);
+    for (unsigned i = 1; i <= 200; i++)
+        append_numbered(s, i);
+    size_t before = list_segments(names, 64);
+    ck_assert_int_eq(spool_confirm(s, 100), 0);
+    ck_assert_uint_eq(spool_confirmed_seq(s), 100);
+    size_t after = list_segments(names, 64);
+    ck_assert_uint_lt(after, before);
+    struct spool_stats st;
+    spool_get_stats(s, &st);
+    ck_assert_uint_eq(st.segments, after);
+    /* What is left still holds everything after the confirmed seq. */
+    struct spool_cursor *c = spool_cursor_new(s, 100);
+    expect_numbered(c, 101, 101);
+    spool_cursor_free(c);
+    /* Confirming backwards is a no-op; beyond the end is clamped. */
+    ck_assert_int_eq(spool_confirm(s, 50), 0);
+    ck_assert_uint_eq(spool_confirmed_seq(s), 100);
+    spool_close(s);
+
+    s = open_spool(2048);
+    ck_assert_uint_eq(spool_confirmed_seq(s), 100);
+    ck_assert_uint_eq(spool_last_seq(s), 200);
+    c = spool_cursor_new(s, spool_confirmed_seq(s));
+    for (unsigned i = 101; i <= 200; i++)
+        expect_numbered(c, i, i);
+    spool_cursor_free(c);
+
+    ck_assert_int_eq(spool_confirm(s, 1000), 0);
+    ck_assert_uint_eq(spool_confirmed_seq(s), 200);
+    ck_assert_uint_eq(list_segments(names, 64), 1); /* only the active one stays */
+    spool_close(s);
+
+    s = open_spool(2048);
+    ck_assert_uint_eq(spool_last_seq(s), 200);
+    ck_assert_uint_eq(append_numbered(s, 201), 201);
+    spool_close(s);
+}
+END_TEST
+
+START_TEST(reopen_continues_numbering)
+{
+    struct spool *s = open_spool(0);
+    for (unsigned i = 1; i <= 5; i++)
+        append_numbered(s, i);
+    spool_close(s);
+    s = open_spool(0);
+    ck_assert_uint_eq(spool_last_seq(s), 5);
+    ck_assert_uint_eq(append_numbered(s, 6), 6);
+    struct spool_cursor *c = spool_cursor_new(s, 0);
+    for (unsigned i = 1; i <= 6; i++)
+        expect_numbered(c, i, i);
+    spool_cursor_free(c);
+    spool_close(s);
+}
+END_TEST
+
+START_TEST(numbering_survives_losing_every_segment)
+{
+    char names[64][128];
+    struct spool *s = open_spool(0);
+    for (unsigned i = 1; i <= 10; i++)
+        append_numbered(s, i);
+    ck_assert_int_eq(spool_confirm(s, 10), 0);
+    spool_close(s);
+    /* The segments vanish (say, restored from a backup without them): the
+     * checkpoint alone keeps ids of new events from reusing seqs. */
+    size_t n = list_segments(names, 64);
+    for (size_t i = 0; i < n; i++)
+        ck_assert_int_eq(unlink(names[i]), 0);
+    s = open_spool(0);
+    ck_assert_uint_eq(spool_last_seq(s), 10);
+    ck_assert_uint_eq(append_numbered(s, 11), 11);
+    struct spool_cursor *c = spool_cursor_new(s, 10);
+    expect_numbered(c, 11, 11);
+    spool_cursor_free(c);
+    spool_close(s);
+}
+END_TEST
+
+START_TEST(cursor_survives_deletion_below_confirmed)
+{
+    struct spool *s = open_spool(1024);
+    for (unsigned i = 1; i <= 100; i++)
+        append_numbered(s, i);
+    struct spool_cursor *c = spool_cursor_new(s, 0);
+    for (unsigned i = 1; i <= 5; i++)
+        expect_numbered(c, i, i);
+    ck_assert_int_eq(spool_confirm(s, 60), 0);
+
+    /* The cursor may still return some confirmed events it had open, but
+     * in order, never a corrupt one, and everything after 60 exactly once. */
+    struct spool_event ev;
+    uint64_t prev = 5, next_unconfirmed = 61;
+    int r;
+    while ((r = spool_cursor_next(c, &ev)) == 1) {
+        ck_assert_uint_gt(ev.seq, prev);
+        if (ev.seq > 60) {
+            ck_assert_uint_eq(ev.seq, next_unconfirmed);
+            next_unconfirmed++;
+        }
+        prev = ev.seq;
+    }
+    ck_assert_int_eq(r, 0);
+    ck_assert_uint_eq(next_unconfirmed, 101);
+    spool_cursor_free(c);
+    spool_close(s);
+}
+END_TEST
+
+/* ---- crash recovery ---- */
+
+START_TEST(torn_tail_is_truncated_on_open)
+{
+    char names[8][128];
+    struct spool *s = open_spool(0);
+    for (unsigned i = 1; i <= 10; i++)
+        append_numbered(s, i);
+    spool_close(s);
+    ck_assert_uint_eq(list_segments(names, 8), 1);
+    off_t size = file_size(names[0]);
+    ck_assert_int_eq(truncate(names[0], size - 5), 0); /* a crash mid-write */
+
+    s = open_spool(0);
+    ck_assert_uint_eq(spool_last_seq(s), 9);
+    struct spool_cursor *c = spool_cursor_new(s, 0);
+    for (unsigned i = 1; i <= 9; i++)
+        expect_numbered(c, i, i);
+    struct spool_event ev;
+    ck_assert_int_eq(spool_cursor_next(c, &ev), 0);
+    ck_assert_uint_eq(append_numbered(s, 100), 10);
+    expect_numbered(c, 10, 100);
+    spool_cursor_free(c);
+    spool_close(s);
+
+    s = open_spool(0);
+    ck_assert_uint_eq(spool_last_seq(s), 10);
+    spool_close(s);
+}
+END_TEST
+
+START_TEST(torn_header_is_truncated_on_open)
+{
+    char names[8][128];
+    struct spool *s = open_spool(0);
+    for (unsigned i = 1; i <= 3; i++)
+        append_numbered(s, i);
+    spool_close(s);
+    list_segments(names, 8);
+    int fd = open(names[0], O_WRONLY | O_APPEND);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(write(fd, "SPOL\x10", 5), 5); /* half a header */
+    close(fd);
+    s = open_spool(0);
+    ck_assert_uint_eq(spool_last_seq(s), 3);
+    ck_assert_uint_eq(append_numbered(s, 4), 4);
+    spool_close(s);
+    s = open_spool(0);
+    struct spool_cursor *c = spool_cursor_new(s, 0);
+    for (unsigned i = 1; i <= 4; i++)
+        expect_numbered(c, i, i);
+    spool_cursor_free(c);
+    spool_close(s);
+}
+END_TEST
+
+START_TEST(garbage_tail_is_truncated_on_open)
+{
+    char names[8][128];
+    struct spool *s = open_spool(0);
+    for (unsigned i = 1; i <= 10; i++)
+        append_numbered(s, i);
+    spool_close(s);
+    list_segments(names, 8);
+    off_t size = file_size(names[0]);
+    FILE *f = fopen(names[0], "a");
+    ck_assert_ptr_nonnull(f);
+    for (int i = 0; i < 37; i++)
+        fputc(i * 13, f);
+    fclose(f);
+
+    s = open_spool(0);
+    ck_assert_uint_eq(spool_last_seq(s), 10);
+    ck_assert_int_eq(file_size(names[0]), size);
+    /* The next record goes right after the last good one. */
+    ck_assert_uint_eq(append_numbered(s, 11), 11);
+    spool_close(s);
+    s = open_spool(0);
+    struct spool_cursor *c = spool_cursor_new(s, 0);
+    for (unsigned i = 1; i <= 11; i++)
+        expect_numbered(c, i, i);
+    spool_cursor_free(c);
+    spool_close(s);
+}
+END_TEST
+
+START_TEST(corrupt_record_in_a_sealed_segment_stops_the_cursor)
+{
+    char names[64][128];
+    struct spool *s = open_spool(1024);
+    for (unsigned i = 1; i <= 60; i++)
+        append_numbered(s, i);
+    spool_close(s);
+    ck_assert_uint_gt(list_segments(names, 64), 2);
+    off_t size = file_size(names[0]);
+    int fd = open(names[0], O_RDWR);
+    ck_assert_int_ge(fd, 0);
+    char byte;
+    ck_assert_int_eq(pread(fd, &byte, 1, size / 2), 1);
+    byte = (char)(byte ^ 0x5a);
+    ck_assert_int_eq(pwrite(fd, &byte, 1, size / 2), 1);
+    close(fd);
+
+    s = open_spool(1024); /* only the last segment is scanned on open */
+    ck_assert_uint_eq(spool_last_seq(s), 60);
+    struct spool_cursor *c = spool_cursor_new(s, 0);
+    struct spool_event ev;
+    unsigned good = 0;
+    int r;
+    while ((r = spool_cursor_next(c, &ev)) == 1) {
+        ck_assert_uint_eq(ev.seq, good + 1);
+        good++;
+    }
+    ck_assert_int_eq(r, -1);
+    ck_assert_uint_gt(good, 0);
+    ck_assert_uint_lt(good, 20);
+    ck_assert_int_eq(spool_cursor_next(c, &ev), -1); /* stays stopped */
+    spool_cursor_free(c);
+    spool_close(s);
+}
+END_TEST
+
+Suite *spool_suite(void)
+{
+    Suite *s = suite_create("spool");
+    TCase *tc = tcase_create("spool");
+    tcase_set_timeout(tc, UNIT_TIMEOUT);
+    tcase_add_checked_fixture(tc, make_tmpdir, remove_tmpdir);
+    tcase_add_test(tc, append_then_read_in_order);
+    tcase_add_test(tc, records_follow_the_documented_format);
+    tcase_add_test(tc, empty_spool_reads_nothing);
+    tcase_add_test(tc, large_and_empty_bodies_round_trip);
+    tcase_add_test(tc, too_long_id_is_refused);
+    tcase_add_test(tc, notify_fd_becomes_readable_after_append);
+    tcase_add_test(tc, notifications_are_never_lost);
+    tcase_add_test(tc, open_creates_missing_directories);
+    tcase_add_test(tc, open_reports_why_it_cannot_create);
+    tcase_add_test(tc, second_open_of_the_same_dir_is_refused);
+    tcase_add_test(tc, concurrent_appends_get_every_seq_once);
+    tcase_add_test(tc, reader_never_sees_partial_records_while_writers_append);
+    tcase_add_test(tc, rotation_spreads_records_over_segments);
+    tcase_add_test(tc, confirm_deletes_old_segments_and_persists);
+    tcase_add_test(tc, reopen_continues_numbering);
+    tcase_add_test(tc, numbering_survives_losing_every_segment);
+    tcase_add_test(tc, cursor_survives_deletion_below_confirmed);
+    tcase_add_test(tc, torn_tail_is_truncated_on_open);
+    tcase_add_test(tc, torn_header_is_truncated_on_open);
+    tcase_add_test(tc, garbage_tail_is_truncated_on_open);
+    tcase_add_test(tc, corrupt_record_in_a_sealed_segment_stops_the_cursor);
+    suite_add_tcase(s, tc);
+    return s;
+}
