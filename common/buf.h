@@ -23,7 +23,10 @@ struct buf {
     size_t cap;
 };
 
-#define BUF_INIT {NULL, 0, 0}
+#define BUF_INIT                                                                                   \
+    {                                                                                              \
+        NULL, 0, 0                                                                                 \
+    }
 
 /* Releases the storage; the buf is empty and reusable afterwards. */
 void buf_dispose(struct buf *b);

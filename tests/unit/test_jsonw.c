@@ -17,7 +17,8 @@ START_TEST(strings_escape_quotes_controls_and_keep_utf8)
     struct buf b = BUF_INIT;
     ck_assert_str_eq(write_string(&b, "a\"b\\c", 5), "\"a\\\"b\\\\c\"");
     ck_assert_str_eq(write_string(&b, "\n\t\x01", 3), "\"\\n\\t\\u0001\"");
-    ck_assert_str_eq(write_string(&b, "caf\xc3\xa9 \xe2\x82\xac", 9), "\"caf\xc3\xa9 \xe2\x82\xac\"");
+    ck_assert_str_eq(write_string(&b, "caf\xc3\xa9 \xe2\x82\xac", 9),
+                     "\"caf\xc3\xa9 \xe2\x82\xac\"");
     ck_assert_str_eq(write_string(&b, "\xf0\x9f\x98\x80", 4), "\"\xf0\x9f\x98\x80\"");
     /* An embedded NUL is data, not the end of the string. */
     ck_assert_str_eq(write_string(&b, "a\0b", 3), "\"a\\u0000b\"");
@@ -41,8 +42,8 @@ END_TEST
 
 START_TEST(doubles_round_trip_in_shortest_form)
 {
-    static const double cases[] = {0.1, 1.0 / 3.0, 1e-300, 1.7976931348623157e308,
-                                   5e-324, 123456789.125, -2.5, 100.0};
+    static const double cases[] = {0.1,    1.0 / 3.0,     1e-300, 1.7976931348623157e308,
+                                   5e-324, 123456789.125, -2.5,   100.0};
     char text[32];
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         jsonw_format_double(text, cases[i]);
