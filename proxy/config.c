@@ -1,0 +1,962 @@
+#include "proxy/config.h"
+
+#include "common/log.h"
+#include "common/mem.h"
+#include "proxy/http.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <netdb.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define MAX_TOKENS 64
+
+/* Parsing state for one file. */
+struct parser {
+    const char *file;
+    int line;
+    struct buf *errors;
+    int nerrors;
+    struct config *cfg;
+    char *base_dir; /* folder of the file, for relative paths; NULL: cwd */
+    size_t upstream_cap, route_cap;
+    int seen[24]; /* line of the first occurrence of each once-only directive */
+};
+
+static void report(struct parser *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void report(struct parser *p, const char *fmt, ...)
+{
+    p->nerrors++;
+    if (p->errors == NULL)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    buf_appendf(p->errors, "%s:%d: ", p->file, p->line);
+    buf_vappendf(p->errors, fmt, ap);
+    buf_append_char(p->errors, '\n');
+    va_end(ap);
+}
+
+/*
+ * Generic value setters, shared by directives and key=value options: each
+ * writes into base + offset and checks the range. This is what keeps the
+ * directive table a table (nginx's ngx_conf_set_msec_slot and friends).
+ */
+struct setting;
+typedef int (*setter_fn)(struct parser *p, const struct setting *s, const char *value, void *base);
+
+struct setting {
+    const char *name;
+    setter_fn set;
+    size_t offset;
+    unsigned long long min, max;
+};
+
+/* "2000" (milliseconds), "500ms", "2s", "1m". */
+static int parse_duration_ms(const char *v, unsigned long long *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long n = strtoull(v, &end, 10);
+    if (errno != 0 || end == v || v[0] == '-' || v[0] == '+')
+        return -1;
+    unsigned long long mul = 1;
+    if (*end == '\0' || strcmp(end, "ms") == 0)
+        mul = 1;
+    else if (strcmp(end, "s") == 0)
+        mul = 1000;
+    else if (strcmp(end, "m") == 0)
+        mul = 60000;
+    else
+        return -1;
+    if (n > ULLONG_MAX / mul)
+        return -1;
+    *out = n * mul;
+    return 0;
+}
+
+/* "1024", "16k", "16KB", "10m", "2GB" (powers of 1024). */
+static int parse_size(const char *v, unsigned long long *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long n = strtoull(v, &end, 10);
+    if (errno != 0 || end == v || v[0] == '-' || v[0] == '+')
+        return -1;
+    unsigned shift = 0;
+    switch (tolower((unsigned char)*end)) {
+    case '\0':
+        break;
+    case 'k':
+        shift = 10;
+        break;
+    case 'm':
+        shift = 20;
+        break;
+    case 'g':
+        shift = 30;
+        break;
+    default:
+        return -1;
+    }
+    if (*end != '\0') {
+        const char *unit = end + 1;
+        if (*unit != '\0' && strcasecmp(unit, "b") != 0)
+            return -1;
+    }
+    if (n > (ULLONG_MAX >> shift))
+        return -1;
+    *out = n << shift;
+    return 0;
+}
+
+static int parse_count(const char *v, unsigned long long *out)
+{
+    char *end;
+    errno = 0;
+    if (v[0] < '0' || v[0] > '9')
+        return -1;
+    unsigned long long n = strtoull(v, &end, 10);
+    if (errno != 0 || *end != '\0')
+        return -1;
+    *out = n;
+    return 0;
+}
+
+/* How a numeric setting reads its text, names its unit, and is stored. */
+struct number_kind {
+    int (*parse)(const char *v, unsigned long long *out);
+    const char *noun; /* "invalid NOUN 'text'" */
+    const char *hint; /* what was expected, for the message */
+    const char *unit; /* after a range, e.g. " ms" */
+    int is_size_t;    /* the field is a size_t, else an unsigned */
+};
+
+static const struct number_kind durations = {
+    parse_duration_ms, "duration", " (expected milliseconds, or a number with ms, s or m)", " ms",
+    0};
+static const struct number_kind sizes = {
+    parse_size, "size", " (expected bytes, or a number with k, m or g)", " bytes", 1};
+static const struct number_kind counts = {parse_count, "number", "", "", 0};
+static const struct number_kind large_counts = {parse_count, "number", "", "", 1};
+
+static int set_number(struct parser *p, const struct setting *s, const char *value, void *base,
+                      const struct number_kind *k)
+{
+    unsigned long long n;
+    if (k->parse(value, &n) != 0) {
+        report(p, "%s: invalid %s '%s'%s", s->name, k->noun, value, k->hint);
+        return -1;
+    }
+    if (n < s->min || n > s->max) {
+        report(p, "%s: %s is out of range (%llu to %llu%s)", s->name, value, s->min, s->max,
+               k->unit);
+        return -1;
+    }
+    void *field = (char *)base + s->offset;
+    if (k->is_size_t)
+        *(size_t *)field = (size_t)n;
+    else
+        *(unsigned *)field = (unsigned)n;
+    return 0;
+}
+
+static int set_duration(struct parser *p, const struct setting *s, const char *value, void *base)
+{
+    return set_number(p, s, value, base, &durations);
+}
+
+static int set_size(struct parser *p, const struct setting *s, const char *value, void *base)
+{
+    return set_number(p, s, value, base, &sizes);
+}
+
+static int set_uint(struct parser *p, const struct setting *s, const char *value, void *base)
+{
+    return set_number(p, s, value, base, &counts);
+}
+
+static int set_count(struct parser *p, const struct setting *s, const char *value, void *base)
+{
+    return set_number(p, s, value, base, &large_counts);
+}
+
+static int set_string(struct parser *p, const struct setting *s, const char *value, void *base)
+{
+    (void)p;
+    char **field = (char **)((char *)base + s->offset);
+    free(*field);
+    *field = mem_strdup(value);
+    return 0;
+}
+
+/* Applies NAME=VALUE options from argv against a table of settings. */
+static int apply_options(struct parser *p, const char *what, char **argv, int argc,
+                         const struct setting *table, void *base)
+{
+    int rc = 0;
+    for (int i = 0; i < argc; i++) {
+        char *eq = strchr(argv[i], '=');
+        const struct setting *s = NULL;
+        if (eq != NULL) {
+            *eq = '\0';
+            for (s = table; s->name != NULL && strcmp(s->name, argv[i]) != 0; s++)
+                ;
+            *eq = '=';
+        }
+        if (eq == NULL || s->name == NULL) {
+            struct buf known = BUF_INIT;
+            for (const struct setting *k = table; k->name != NULL; k++)
+                buf_appendf(&known, "%s%s=", k == table ? "" : ", ", k->name);
+            report(p, "%s: unknown option '%s' (expected %s)", what, argv[i], buf_cstr(&known));
+            buf_dispose(&known);
+            rc = -1;
+            continue;
+        }
+        if (s->set(p, s, eq + 1, base) != 0)
+            rc = -1;
+    }
+    return rc;
+}
+
+static int split_host_port(const char *text, char *host, size_t host_size, const char **port)
+{
+    const char *colon;
+    if (text[0] == '[') {
+        const char *close = strchr(text, ']');
+        if (close == NULL || close[1] != ':')
+            return -1;
+        if ((size_t)(close - text - 1) >= host_size)
+            return -1;
+        memcpy(host, text + 1, (size_t)(close - text - 1));
+        host[close - text - 1] = '\0';
+        *port = close + 2;
+        return 0;
+    }
+    colon = strrchr(text, ':');
+    if (colon == NULL || colon == text || (size_t)(colon - text) >= host_size)
+        return -1;
+    memcpy(host, text, (size_t)(colon - text));
+    host[colon - text] = '\0';
+    *port = colon + 1;
+    return 0;
+}
+
+/* Resolves host and port into addr. Blocking (getaddrinfo): main thread. */
+static int resolve(struct parser *p, const char *what, const char *host, const char *port,
+                   struct config_addr *addr)
+{
+    struct addrinfo hints = {0}, *res = NULL;
+    unsigned long long n;
+    if (parse_count(port, &n) != 0 || n > 65535) {
+        report(p, "%s: invalid port '%s'", what, port);
+        return -1;
+    }
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_NUMERICSERV;
+    int rc = getaddrinfo(host, port, &hints, &res);
+    if (rc != 0) {
+        report(p, "%s: cannot resolve '%s': %s", what, host, gai_strerror(rc));
+        return -1;
+    }
+    memcpy(&addr->sa, res->ai_addr, res->ai_addrlen);
+    addr->len = res->ai_addrlen;
+    freeaddrinfo(res);
+    return 0;
+}
+
+static int parse_addr(struct parser *p, const char *what, const char *text,
+                      struct config_addr *addr)
+{
+    char host[256];
+    const char *port;
+    if (split_host_port(text, host, sizeof(host), &port) != 0) {
+        report(p, "%s: invalid address '%s' (expected HOST:PORT)", what, text);
+        return -1;
+    }
+    if (resolve(p, what, host, port, addr) != 0)
+        return -1;
+    free(addr->text);
+    addr->text = mem_strdup(text);
+    return 0;
+}
+
+static int addr_is_loopback(const struct config_addr *a)
+{
+    if (a->sa.ss_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)&a->sa;
+        return (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+    }
+    if (a->sa.ss_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&a->sa;
+        return IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr);
+    }
+    return 0;
+}
+
+/* Directive handlers. argv[0] is the directive name. */
+struct directive;
+typedef int (*directive_fn)(struct parser *p, const struct directive *d, char **argv, int argc);
+
+struct directive {
+    const char *name;
+    int min_args, max_args; /* after the name; max -1: any */
+    directive_fn handle;
+    int once;
+    struct setting setting; /* for one-value directives */
+};
+
+static int do_single(struct parser *p, const struct directive *d, char **argv, int argc)
+{
+    (void)argc;
+    return d->setting.set(p, &d->setting, argv[1], p->cfg);
+}
+
+static int do_listen(struct parser *p, const struct directive *d, char **argv, int argc)
+{
+    (void)d;
+    (void)argc;
+    return parse_addr(p, "listen", argv[1], &p->cfg->listen);
+}
+
+static int read_token_source(struct parser *p, const char *spec, char **out)
+{
+    if (strncmp(spec, "env:", 4) == 0) {
+        const char *v = getenv(spec + 4);
+        if (v == NULL || v[0] == '\0') {
+            report(p, "admin: token=%s: the environment variable is not set", spec);
+            return -1;
+        }
+        *out = mem_strdup(v);
+        return 0;
+    }
+    if (strncmp(spec, "file:", 5) == 0) {
+        FILE *f = fopen(spec + 5, "r");
+        char line[512];
+        if (f == NULL || fgets(line, sizeof(line), f) == NULL) {
+            report(p, "admin: token=%s: cannot read the file: %s", spec,
+                   f ? "it is empty" : strerror(errno));
+            if (f)
+                fclose(f);
+            return -1;
+        }
+        fclose(f);
+        line[strcspn(line, "\r\n")] = '\0';
+        *out = mem_strdup(line);
+        return 0;
+    }
+    report(p, "admin: token must be env:VARIABLE or file:PATH, so the secret stays out of "
+              "routes.conf");
+    return -1;
+}
+
+static int do_admin(struct parser *p, const struct directive *d, char **argv, int argc)
+{
+    (void)d;
+    struct config_admin *a = &p->cfg->admin;
+    if (parse_addr(p, "admin", argv[1], &a->addr) != 0)
+        return -1;
+    for (int i = 2; i < argc; i++) {
+        if (strncmp(argv[i], "token=", 6) != 0) {
+            report(p, "admin: unknown option '%s' (expected token=env:VAR or token=file:PATH)",
+                   argv[i]);
+            return -1;
+        }
+        if (read_token_source(p, argv[i] + 6, &a->token) != 0)
+            return -1;
+    }
+    if (a->token == NULL && !addr_is_loopback(&a->addr)) {
+        report(p, "admin: %s is not a loopback address; set token= to expose the admin API",
+               argv[1]);
+        return -1;
+    }
+    a->enabled = 1;
+    return 0;
+}
+
+static const struct setting upstream_options[] = {
+    {"kind", set_string, offsetof(struct upstream_def, kind), 0, 0},
+    {"timeout", set_duration, offsetof(struct upstream_def, timeout_ms), 1, 3600000},
+    {"connect_timeout", set_duration, offsetof(struct upstream_def, connect_timeout_ms), 1, 600000},
+    {"keepalive", set_uint, offsetof(struct upstream_def, keepalive), 0, 100000},
+    {"keepalive_timeout", set_duration, offsetof(struct upstream_def, keepalive_timeout_ms), 1,
+     3600000},
+    {NULL, NULL, 0, 0, 0},
+};
+
+/* http://host[:port][/path]: the only scheme (TLS to upstreams is not
+ * implemented, and silently speaking plain HTTP to https:// would be
+ * worse than refusing). */
+static int parse_upstream_url(struct parser *p, struct upstream_def *u)
+{
+    const char *url = u->url;
+    if (strncasecmp(url, "http://", 7) != 0) {
+        report(p, "upstream %s: URL must start with http:// (got '%s')", u->name, url);
+        return -1;
+    }
+    const char *authority = url + 7;
+    const char *slash = strchr(authority, '/');
+    size_t alen = slash ? (size_t)(slash - authority) : strlen(authority);
+    char hostport[300];
+    if (alen == 0 || alen >= sizeof(hostport) - 4) {
+        report(p, "upstream %s: URL has no host", u->name);
+        return -1;
+    }
+    memcpy(hostport, authority, alen);
+    hostport[alen] = '\0';
+    /* Without a port, HTTP's default. */
+    int has_port = hostport[alen - 1] != ']' && strrchr(hostport, ':') != NULL &&
+                   (hostport[0] != '[' || strstr(hostport, "]:") != NULL);
+    if (!has_port) {
+        memcpy(hostport + alen, ":80", 4);
+    }
+    char what[300];
+    snprintf(what, sizeof(what), "upstream %s", u->name);
+    if (parse_addr(p, what, hostport, &u->addr) != 0)
+        return -1;
+    u->host_header = mem_strndup(authority, alen);
+    const char *path = slash ? slash : "";
+    size_t plen = strlen(path);
+    while (plen > 0 && path[plen - 1] == '/')
+        plen--;
+    u->base_path = mem_strndup(path, plen);
+    return 0;
+}
+
+static struct upstream_def *add_upstream(struct parser *p)
+{
+    struct config *c = p->cfg;
+    if (c->nupstreams == p->upstream_cap) {
+        p->upstream_cap = p->upstream_cap ? p->upstream_cap * 2 : 8;
+        c->upstreams = mem_realloc(c->upstreams, p->upstream_cap * sizeof(*c->upstreams));
+    }
+    struct upstream_def *u = &c->upstreams[c->nupstreams];
+    memset(u, 0, sizeof(*u));
+    u->index = (unsigned)c->nupstreams++;
+    u->line = p->line;
+    return u;
+}
+
+static int valid_name(const char *s)
+{
+    if (*s == '\0')
+        return 0;
+    for (; *s; s++)
+        if (!isalnum((unsigned char)*s) && *s != '-' && *s != '_' && *s != '.')
+            return 0;
+    return 1;
+}
+
+static int do_upstream(struct parser *p, const struct directive *d, char **argv, int argc)
+{
+    (void)d;
+    if (!valid_name(argv[1])) {
+        report(p, "upstream: invalid name '%s' (letters, digits, '-', '_' and '.')", argv[1]);
+        return -1;
+    }
+    if (config_find_upstream(p->cfg, argv[1]) != NULL) {
+        report(p, "upstream %s is defined twice", argv[1]);
+        return -1;
+    }
+    struct upstream_def *u = add_upstream(p);
+    u->name = mem_strdup(argv[1]);
+    u->url = mem_strdup(argv[2]);
+    u->timeout_ms = 30000;
+    u->connect_timeout_ms = 5000;
+    u->keepalive = 64;
+    u->keepalive_timeout_ms = 4000;
+    char what[300];
+    snprintf(what, sizeof(what), "upstream %s", u->name);
+    int rc = apply_options(p, what, argv + 3, argc - 3, upstream_options, u);
+    if (u->kind == NULL)
+        u->kind = mem_strdup("xmlrpc");
+    if (strcmp(u->kind, "xmlrpc") != 0) {
+        u->adapter = adapter_find(u->kind, strlen(u->kind));
+        if (u->adapter == NULL) {
+            report(p, "upstream %s: unknown kind '%s' (expected xmlrpc or json)", u->name, u->kind);
+            rc = -1;
+        }
+    }
+    if (parse_upstream_url(p, u) != 0)
+        rc = -1;
+    return rc;
+}
+
+static const struct setting events_options[] = {
+    {"exchange", set_string, offsetof(struct config_events, exchange), 0, 0},
+    {"window", set_uint, offsetof(struct config_events, window), 1, 100000},
+    {"heartbeat", set_uint, offsetof(struct config_events, heartbeat_s), 0, 3600},
+    {"source", set_string, offsetof(struct config_events, source), 0, 0},
+    {NULL, NULL, 0, 0, 0},
+};
+
+static int do_events(struct parser *p, const struct directive *d, char **argv, int argc)
+{
+    (void)d;
+    struct config_events *e = &p->cfg->events;
+    if (strncmp(argv[1], "amqp://", 7) != 0) {
+        /* Not echoed: the URL may hold a password. */
+        report(p, "events: URL must start with amqp://");
+        return -1;
+    }
+    e->url = mem_strdup(argv[1]);
+    return apply_options(p, "events", argv + 2, argc - 2, events_options, e);
+}
+
+static const struct setting spool_options[] = {
+    {"segment", set_size, offsetof(struct config, spool_segment_size), 4096,
+     (unsigned long long)1 << 40},
+    {NULL, NULL, 0, 0, 0},
+};
+
+static int do_spool(struct parser *p, const struct directive *d, char **argv, int argc)
+{
+    (void)d;
+    struct config *c = p->cfg;
+    free(c->spool_dir);
+    if (argv[1][0] == '/' || p->base_dir == NULL) {
+        c->spool_dir = mem_strdup(argv[1]);
+    } else {
+        struct buf path = BUF_INIT;
+        buf_appendf(&path, "%s/%s", p->base_dir, argv[1]);
+        c->spool_dir = buf_steal(&path);
+    }
+    return apply_options(p, "spool", argv + 2, argc - 2, spool_options, c);
+}
+
+static struct route *add_route(struct parser *p)
+{
+    struct config *c = p->cfg;
+    if (c->nroutes == p->route_cap) {
+        p->route_cap = p->route_cap ? p->route_cap * 2 : 16;
+        c->routes = mem_realloc(c->routes, p->route_cap * sizeof(*c->routes));
+    }
+    struct route *r = &c->routes[c->nroutes++];
+    memset(r, 0, sizeof(*r));
+    r->line = p->line;
+    return r;
+}
+
+/* Parses the MATCH part of a route (argv up to "->"). */
+static int parse_match(struct parser *p, struct route *r, char **argv, int argc)
+{
+    if (argc == 1 && strcmp(argv[0], "*") == 0) {
+        r->match = ROUTE_MATCH_ANY;
+        return 0;
+    }
+    if (argc == 2 && strcmp(argv[0], "xmlrpc") == 0) {
+        r->match = ROUTE_MATCH_XMLRPC;
+        r->pattern = mem_strdup(argv[1]);
+        r->pattern_len = strlen(argv[1]);
+        return 0;
+    }
+    if (argc == 3 && strcmp(argv[0], "http") == 0) {
+        const char *path = argv[2];
+        size_t len = strlen(path);
+        for (const char *m = argv[1]; *m; m++) {
+            if (!(isupper((unsigned char)*m) || (*m == '*' && argv[1][1] == '\0'))) {
+                report(p, "route %s: invalid HTTP method '%s' (e.g. POST, or * for any)", r->name,
+                       argv[1]);
+                return -1;
+            }
+        }
+        if (path[0] != '/') {
+            report(p, "route %s: HTTP path must start with '/' (got '%s')", r->name, path);
+            return -1;
+        }
+        r->match = ROUTE_MATCH_HTTP;
+        r->http_method = mem_strdup(argv[1]);
+        r->path_prefix = path[len - 1] == '*';
+        if (r->path_prefix)
+            len--;
+        if (memchr(path, '*', len) != NULL) {
+            report(p, "route %s: '*' is only allowed at the end of a path", r->name);
+            return -1;
+        }
+        r->pattern = mem_strndup(path, len);
+        r->pattern_len = len;
+        return 0;
+    }
+    report(p, "route %s: invalid match (expected 'xmlrpc GLOB', 'http METHOD PATH' or '*')",
+           r->name);
+    return -1;
+}
+
+/* An event type is also the default routing key, so it must be a valid
+ * topic-exchange word list. */
+static int valid_event_type(const char *t)
+{
+    if (*t == '\0' || strlen(t) > 255)
+        return 0;
+    for (; *t; t++)
+        if (!isalnum((unsigned char)*t) && *t != '.' && *t != '-' && *t != '_')
+            return 0;
+    return 1;
+}
+
+static int parse_route_option(struct parser *p, struct route *r, const char *opt)
+{
+    if (strcmp(opt, "intercept") == 0) {
+        r->intercept = 1;
+        return 0;
+    }
+    if (strncmp(opt, "intercept=", 10) == 0) {
+        if (!valid_event_type(opt + 10)) {
+            report(p, "route %s: invalid event type '%s' (letters, digits, '.', '-', '_')", r->name,
+                   opt + 10);
+            return -1;
+        }
+        r->intercept = 1;
+        free((char *)r->rule.type);
+        r->rule.type = mem_strdup(opt + 10);
+        return 0;
+    }
+    report(p, "route %s: unknown option '%s' (expected intercept or intercept=TYPE)", r->name, opt);
+    return -1;
+}
+
+static int do_route(struct parser *p, const struct directive *d, char **argv, int argc)
+{
+    (void)d;
+    int arrow = 0;
+    for (int i = 2; i < argc; i++)
+        if (strcmp(argv[i], "->") == 0) {
+            arrow = i;
+            break;
+        }
+    if (!valid_name(argv[1])) {
+        report(p, "route: invalid name '%s' (letters, digits, '-', '_' and '.')", argv[1]);
+        return -1;
+    }
+    for (size_t i = 0; i < p->cfg->nroutes; i++)
+        if (strcmp(p->cfg->routes[i].name, argv[1]) == 0) {
+            report(p, "route %s is defined twice (first on line %d)", argv[1],
+                   p->cfg->routes[i].line);
+            return -1;
+        }
+    if (arrow == 0 || arrow + 1 >= argc) {
+        report(p, "route %s: expected 'route NAME MATCH -> UPSTREAM [options]'", argv[1]);
+        return -1;
+    }
+    struct route *r = add_route(p);
+    r->name = mem_strdup(argv[1]);
+    /* The upstream is looked up once the whole file is read, so routes may
+     * name upstreams declared further down. */
+    r->upstream_name = mem_strdup(argv[arrow + 1]);
+    if (parse_match(p, r, argv + 2, arrow - 2) != 0)
+        return -1;
+    int rc = 0;
+    for (int i = arrow + 2; i < argc; i++)
+        if (parse_route_option(p, r, argv[i]) != 0)
+            rc = -1;
+    return rc;
+}
+
+#define LIMIT(name, setter, field, min, max)                                                       \
+    {                                                                                              \
+        name, 1, 1, do_single, 1,                                                                  \
+        {                                                                                          \
+            name, setter, offsetof(struct config, field), min, max                                 \
+        }                                                                                          \
+    }
+
+static const struct directive directives[] = {
+    {"listen", 1, 1, do_listen, 1, {0}},
+    {"admin", 1, 2, do_admin, 1, {0}},
+    {"workers", 1, 1, do_single, 1, {"workers", set_uint, offsetof(struct config, workers), 1, 64}},
+    {"upstream", 2, -1, do_upstream, 0, {0}},
+    {"events", 1, -1, do_events, 1, {0}},
+    {"spool", 1, -1, do_spool, 1, {0}},
+    {"route", 1, -1, do_route, 0, {0}},
+    {"log_level",
+     1,
+     1,
+     do_single,
+     1,
+     {"log_level", set_string, offsetof(struct config, log_level), 0, 0}},
+    LIMIT("max_header_size", set_size, limits.max_header_size, 1024, 1 << 20),
+    LIMIT("max_headers", set_count, limits.max_headers, 1, HTTP_MAX_HEADERS),
+    LIMIT("max_body_size", set_size, limits.max_body_size, 1024, (unsigned long long)1 << 32),
+    LIMIT("client_header_timeout", set_duration, limits.client_header_timeout_ms, 1, 3600000),
+    LIMIT("client_body_timeout", set_duration, limits.client_body_timeout_ms, 1, 3600000),
+    LIMIT("keepalive_timeout", set_duration, limits.keepalive_timeout_ms, 1, 3600000),
+    LIMIT("send_timeout", set_duration, limits.send_timeout_ms, 1, 3600000),
+    LIMIT("drain_timeout", set_duration, limits.drain_timeout_ms, 0, 3600000),
+    LIMIT("max_connections", set_uint, limits.max_connections, 1, 1000000),
+    LIMIT("xml_max_depth", set_uint, limits.xml_max_depth, 8, 10000),
+    LIMIT("xml_max_elements", set_count, limits.xml_max_elements, 16, 100000000),
+};
+
+#define NDIRECTIVES (sizeof(directives) / sizeof(directives[0]))
+_Static_assert(NDIRECTIVES <= sizeof(((struct parser *)0)->seen) / sizeof(int),
+               "parser.seen must have a slot per directive");
+
+static void set_defaults(struct config *c)
+{
+    c->workers = 1;
+    c->limits.max_header_size = 16 * 1024;
+    c->limits.max_headers = 100;
+    c->limits.max_body_size = 16 * 1024 * 1024;
+    c->limits.client_header_timeout_ms = 10000;
+    c->limits.client_body_timeout_ms = 30000;
+    c->limits.keepalive_timeout_ms = 75000;
+    c->limits.send_timeout_ms = 30000;
+    c->limits.drain_timeout_ms = 30000;
+    c->limits.max_connections = 100000;
+    c->limits.xml_max_depth = 64;
+    c->limits.xml_max_elements = 1000000;
+    c->spool_segment_size = 64 * 1024 * 1024;
+}
+
+/* Splits a line into blank-separated tokens in place. A '#' at the start of
+ * a token begins a comment (inside a token it is data: URLs and passwords
+ * may contain one). Returns the count, or -1 when there are too many. */
+static int tokenize(char *line, char **argv)
+{
+    int argc = 0;
+    char *s = line;
+    for (;;) {
+        while (*s == ' ' || *s == '\t' || *s == '\r')
+            s++;
+        if (*s == '\0' || *s == '#')
+            return argc;
+        if (argc == MAX_TOKENS)
+            return -1;
+        argv[argc++] = s;
+        while (*s && *s != ' ' && *s != '\t' && *s != '\r')
+            s++;
+        if (*s)
+            *s++ = '\0';
+    }
+}
+
+static void parse_line(struct parser *p, char *line)
+{
+    char *argv[MAX_TOKENS];
+    int argc = tokenize(line, argv);
+    if (argc < 0) {
+        report(p, "too many words on one line (at most %d)", MAX_TOKENS);
+        return;
+    }
+    if (argc == 0)
+        return;
+    for (size_t i = 0; i < NDIRECTIVES; i++) {
+        const struct directive *d = &directives[i];
+        if (strcmp(d->name, argv[0]) != 0)
+            continue;
+        int nargs = argc - 1;
+        if (nargs < d->min_args || (d->max_args >= 0 && nargs > d->max_args)) {
+            report(p, "%s: expected %d%s argument%s, got %d", d->name, d->min_args,
+                   d->max_args < 0 ? " or more" : (d->max_args > d->min_args ? "+" : ""),
+                   d->min_args == 1 && d->max_args == 1 ? "" : "s", nargs);
+            return;
+        }
+        if (d->once && p->seen[i]) {
+            report(p, "%s is set twice (first on line %d)", d->name, p->seen[i]);
+            return;
+        }
+        p->seen[i] = p->line;
+        d->handle(p, d, argv, argc);
+        return;
+    }
+    report(p, "unknown directive '%s'", argv[0]);
+}
+
+/* Second pass: what can only be checked once every line was read. */
+static void resolve_routes(struct parser *p)
+{
+    struct config *c = p->cfg;
+    for (size_t i = 0; i < c->nroutes; i++) {
+        struct route *r = &c->routes[i];
+        p->line = r->line;
+        r->upstream = config_find_upstream(c, r->upstream_name);
+        if (r->upstream == NULL)
+            report(p, "route %s: unknown upstream '%s'", r->name, r->upstream_name);
+        if (r->upstream != NULL && r->upstream->adapter != NULL && r->match != ROUTE_MATCH_XMLRPC &&
+            r->match != ROUTE_MATCH_ANY)
+            report(p, "route %s: upstream %s (kind=%s) needs XML-RPC calls; use an xmlrpc match",
+                   r->name, r->upstream->name, r->upstream->kind);
+        if (r->match == ROUTE_MATCH_XMLRPC)
+            c->has_xmlrpc_routes = 1;
+        if (r->intercept || (r->upstream != NULL && r->upstream->adapter != NULL))
+            c->needs_params = 1;
+    }
+}
+
+static void finish(struct parser *p)
+{
+    struct config *c = p->cfg;
+    p->line = 0;
+    if (c->listen.text == NULL)
+        parse_addr(p, "listen", "127.0.0.1:8080", &c->listen);
+    if (c->events.exchange == NULL)
+        c->events.exchange = mem_strdup("strangler.events");
+    if (c->events.source == NULL) {
+        char host[256] = "localhost";
+        gethostname(host, sizeof(host) - 1);
+        struct buf src = BUF_INIT;
+        buf_appendf(&src, "strangler://%s", host);
+        c->events.source = buf_steal(&src);
+    }
+    if (c->spool_dir == NULL) {
+        struct buf path = BUF_INIT;
+        buf_appendf(&path, "%s/var/spool", p->base_dir ? p->base_dir : ".");
+        c->spool_dir = buf_steal(&path);
+    }
+    if (c->log_level == NULL)
+        c->log_level = mem_strdup("info");
+    c->xr_limits.max_depth = c->limits.xml_max_depth;
+    c->xr_limits.max_elements = c->limits.xml_max_elements;
+}
+
+static void free_addr(struct config_addr *a)
+{
+    free(a->text);
+}
+
+static void free_config(struct config *c)
+{
+    for (size_t i = 0; i < c->nupstreams; i++) {
+        struct upstream_def *u = &c->upstreams[i];
+        free(u->name);
+        free(u->url);
+        free(u->kind);
+        free(u->host_header);
+        free(u->base_path);
+        free_addr(&u->addr);
+    }
+    free(c->upstreams);
+    for (size_t i = 0; i < c->nroutes; i++) {
+        struct route *r = &c->routes[i];
+        free(r->name);
+        free(r->pattern);
+        free(r->http_method);
+        free(r->upstream_name);
+        free((char *)r->rule.type);
+        free((char *)r->rule.key);
+    }
+    free(c->routes);
+    free_addr(&c->listen);
+    free_addr(&c->admin.addr);
+    if (c->admin.token != NULL) {
+        /* The token is a secret: do not leave it in freed heap memory. */
+        explicit_bzero(c->admin.token, strlen(c->admin.token));
+        free(c->admin.token);
+    }
+    free(c->events.url);
+    free(c->events.exchange);
+    free(c->events.source);
+    free(c->spool_dir);
+    free(c->log_level);
+    free(c->path);
+    free(c);
+}
+
+static struct config *parse_text(const char *name, char *base_dir, const char *text, size_t len,
+                                 struct buf *errors)
+{
+    struct parser p = {0};
+    p.file = name;
+    p.errors = errors;
+    p.base_dir = base_dir;
+    p.cfg = mem_calloc(1, sizeof(*p.cfg));
+    atomic_init(&p.cfg->refs, 1);
+    p.cfg->path = mem_strdup(name);
+    set_defaults(p.cfg);
+
+    const char *s = text, *end = text + len;
+    while (s < end) {
+        const char *nl = memchr(s, '\n', (size_t)(end - s));
+        size_t line_len = nl ? (size_t)(nl - s) : (size_t)(end - s);
+        char *line = mem_strndup(s, line_len);
+        p.line++;
+        if (memchr(s, '\0', line_len) != NULL)
+            report(&p, "NUL byte in the file");
+        else
+            parse_line(&p, line);
+        free(line);
+        s += line_len + 1;
+    }
+    resolve_routes(&p);
+    finish(&p);
+    if (p.nerrors > 0) {
+        free_config(p.cfg);
+        return NULL;
+    }
+    return p.cfg;
+}
+
+struct config *config_parse(const char *name, const char *text, size_t len, struct buf *errors)
+{
+    return parse_text(name, NULL, text, len, errors);
+}
+
+static char *folder_of(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    if (slash == NULL)
+        return mem_strdup(".");
+    if (slash == path)
+        return mem_strdup("/");
+    return mem_strndup(path, (size_t)(slash - path));
+}
+
+struct config *config_load(const char *path, struct buf *errors)
+{
+    struct config *c = NULL;
+    struct buf text = BUF_INIT;
+    char *dir = NULL;
+    FILE *f = fopen(path, "r");
+    if (f == NULL) {
+        if (errors)
+            buf_appendf(errors, "%s:0: cannot open: %s\n", path, strerror(errno));
+        goto out;
+    }
+    char chunk[8192];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+        buf_append(&text, chunk, n);
+    if (ferror(f)) {
+        if (errors)
+            buf_appendf(errors, "%s:0: cannot read: %s\n", path, strerror(errno));
+        goto out;
+    }
+    dir = folder_of(path);
+    c = parse_text(path, dir, text.data ? text.data : "", text.len, errors);
+out:
+    if (f)
+        fclose(f);
+    free(dir);
+    buf_dispose(&text);
+    return c;
+}
+
+struct config *config_ref(struct config *c)
+{
+    atomic_fetch_add_explicit(&c->refs, 1, memory_order_relaxed);
+    return c;
+}
+
+void config_unref(struct config *c)
+{
+    if (c == NULL)
+        return;
+    if (atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) == 1)
+        free_config(c);
+}
+
+const struct upstream_def *config_find_upstream(const struct config *c, const char *name)
+{
+    for (size_t i = 0; i < c->nupstreams; i++)
+        if (strcmp(c->upstreams[i].name, name) == 0)
+            return &c->upstreams[i];
+    return NULL;
+}

@@ -1,0 +1,156 @@
+/*
+ * config: routes.conf, parsed into an immutable snapshot.
+ *
+ * The request path reads configuration only through a struct config that
+ * never changes once built. A reload parses the file into a new snapshot and
+ * swaps it in; requests in flight keep the snapshot they started with (each
+ * holds a reference), so a request sees the old table or the new one, never
+ * a mix.
+ *
+ * The grammar is one directive a line, `#` to the end of the line is a
+ * comment, tokens are separated by blanks. Directives are a table of
+ * {name, argument count, setter} (see config.c), in the manner of nginx's
+ * ngx_command_t; every error is reported as "FILE:LINE: message" and a
+ * directive that may appear once is an error the second time.
+ *
+ *   listen   127.0.0.1:8080
+ *   workers  2
+ *   upstream legacy     http://127.0.0.1:8000/RPC2
+ *   upstream stock-svc  http://127.0.0.1:9001/rpc  kind=json timeout=2000
+ *   events   amqp://guest:guest@127.0.0.1:5672/%2f exchange=strangler.events
+ *   spool    ./var/spool
+ *   route stock-read  xmlrpc stock.get  -> stock-svc
+ *   route stock-write xmlrpc stock.adjust -> legacy  intercept
+ *   route everything  *                 -> legacy
+ */
+#ifndef STRANGLER_PROXY_CONFIG_H
+#define STRANGLER_PROXY_CONFIG_H
+
+#include "common/buf.h"
+#include "interceptors/intercept.h"
+#include "legacy-adapters/adapter.h"
+#include "legacy-adapters/xmlrpc.h"
+
+#include <netinet/in.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <sys/socket.h>
+
+/* A resolved host:port to listen on or connect to. */
+struct config_addr {
+    struct sockaddr_storage sa;
+    socklen_t len;
+    char *text; /* as written, e.g. "127.0.0.1:8080" */
+};
+
+/* An `upstream NAME URL [kind=xmlrpc|json] [timeout=MS] ...` line. */
+struct upstream_def {
+    char *name;
+    char *url;
+    const struct adapter_ops *adapter; /* NULL: kind=xmlrpc, bytes forwarded as they are */
+    char *kind;                        /* "xmlrpc", "json" */
+    struct config_addr addr;
+    char *host_header;   /* "host:port" for requests that come without a Host */
+    char *base_path;     /* path of the URL, "" when none */
+    unsigned timeout_ms; /* waiting for the answer */
+    unsigned connect_timeout_ms;
+    unsigned keepalive;            /* idle connections kept per worker */
+    unsigned keepalive_timeout_ms; /* an idle connection is closed after this */
+    unsigned index;                /* position in config->upstreams */
+    int line;
+};
+
+enum route_match_kind {
+    ROUTE_MATCH_NONE = 0,
+    ROUTE_MATCH_XMLRPC, /* xmlrpc GLOB: the method name */
+    ROUTE_MATCH_HTTP,   /* http METHOD PATH[*] */
+    ROUTE_MATCH_ANY,    /* * */
+};
+
+/* A `route NAME MATCH -> ACTION [options]` line. */
+struct route {
+    char *name;
+    enum route_match_kind match;
+    char *pattern; /* XMLRPC: method glob; HTTP: path (without a trailing '*') */
+    size_t pattern_len;
+    int path_prefix;   /* HTTP: the path ended in '*' */
+    char *http_method; /* HTTP: "POST", or "*" for any */
+    char *upstream_name;
+    const struct upstream_def *upstream; /* the action: where calls go */
+    int intercept;
+    struct intercept_rule rule; /* strings owned by the route */
+    int line;
+};
+
+/* Limits and timeouts; each has a directive of the same name. */
+struct config_limits {
+    size_t max_header_size;            /* request head bytes, 431 beyond */
+    size_t max_headers;                /* header fields, 431 beyond */
+    size_t max_body_size;              /* request and buffered response bytes, 413 beyond */
+    unsigned client_header_timeout_ms; /* from the first byte to the end of the head */
+    unsigned client_body_timeout_ms;   /* from the end of the head to the end of the body */
+    unsigned keepalive_timeout_ms;     /* idle client connections */
+    unsigned send_timeout_ms;          /* no write progress to a client */
+    unsigned drain_timeout_ms;         /* SIGTERM: longest wait for requests in flight */
+    unsigned max_connections;          /* client connections per worker */
+    unsigned xml_max_depth;
+    size_t xml_max_elements;
+};
+
+struct config_events {
+    char *url; /* NULL: no broker, the spool is the sink */
+    char *exchange;
+    unsigned window;
+    unsigned heartbeat_s;
+    char *source; /* CloudEvents source */
+};
+
+/* The `admin ADDR [token=env:VAR|file:PATH]` line. */
+struct config_admin {
+    int enabled;
+    struct config_addr addr;
+    char *token; /* the secret itself, NULL when none; never logged */
+};
+
+struct config {
+    atomic_uint refs;
+    char *path; /* the file this came from */
+    struct config_addr listen;
+    unsigned workers;
+    struct config_admin admin;
+    struct upstream_def *upstreams;
+    size_t nupstreams;
+    struct route *routes;
+    size_t nroutes;
+    struct config_events events;
+    char *spool_dir; /* relative paths resolved against the file's folder */
+    size_t spool_segment_size;
+    char *log_level; /* "info" unless set */
+    struct config_limits limits;
+    struct xr_limits xr_limits;
+    int needs_params; /* some route adapts or intercepts, so calls are parsed fully */
+    int has_xmlrpc_routes;
+};
+
+/*
+ * Reads and validates `path`. Returns a snapshot with one reference, or NULL
+ * when the file has errors; each error is appended to `errors` as a line
+ * "FILE:LINE: message\n" (errors may be NULL). Resolves host names, so call
+ * it from the main thread, never from a worker.
+ */
+struct config *config_load(const char *path, struct buf *errors);
+
+/* Same, from text in memory; `name` stands for the file in messages and
+ * relative paths resolve against the working directory. */
+struct config *config_parse(const char *name, const char *text, size_t len, struct buf *errors);
+
+/* Takes another reference. Thread-safe. */
+struct config *config_ref(struct config *c);
+
+/* Drops a reference; the last one frees the snapshot. NULL is a no-op. */
+void config_unref(struct config *c);
+
+/* The upstream called `name`, or NULL. */
+const struct upstream_def *config_find_upstream(const struct config *c, const char *name);
+
+#endif

@@ -1,0 +1,316 @@
+/*
+ * strangler: the command line and the process around the workers.
+ *
+ * The main thread owns what exists once per process: the configuration
+ * snapshot currently in force, the spool, the interceptor and the publisher
+ * thread. It starts the workers, then runs a small event loop of its own for
+ * signals: SIGHUP re-reads routes.conf (a bad file is reported and the
+ * running table stays), SIGTERM and SIGINT drain the workers and exit 0.
+ */
+#include "common/buf.h"
+#include "common/log.h"
+#include "common/mem.h"
+#include "interceptors/intercept.h"
+#include "interceptors/publisher.h"
+#include "interceptors/spool.h"
+#include "legacy-adapters/xmlrpc.h"
+#include "proxy/config.h"
+#include "proxy/worker.h"
+
+#include <event2/event.h>
+#include <event2/thread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define PUBLISHER_DRAIN_MS 5000
+
+/* Everything the process owns once. Main thread only. */
+struct process {
+    const char *config_path;
+    struct config *cfg;
+    struct event_base *base;
+    struct worker *workers;
+    unsigned nworkers;
+    struct spool *spool;
+    struct interceptor *interceptor;
+    struct publisher *publisher;
+};
+
+static const char usage_text[] =
+    "usage: strangler [-c FILE] [--check]\n"
+    "\n"
+    "A strangler-fig proxy for XML-RPC monoliths: routes each call to the legacy\n"
+    "system or to a new service (adapting XML-RPC to JSON), and raises events\n"
+    "from intercepted calls onto RabbitMQ.\n"
+    "\n"
+    "options:\n"
+    "  -c, --config FILE  routes.conf to use (default ./routes.conf)\n"
+    "  --check            validate FILE and exit: 0 when valid, else 1 with\n"
+    "                     FILE:LINE: message for each error\n"
+    "  -h, --help         this text\n"
+    "  --version          the version\n"
+    "\n"
+    "signals: SIGHUP re-reads FILE; SIGTERM and SIGINT finish the requests in\n"
+    "flight and exit 0.\n"
+    "\n"
+    "routes.conf directives:\n"
+    "  listen HOST:PORT                        where clients connect\n"
+    "  admin HOST:PORT [token=env:VAR|file:P]  the admin address\n"
+    "  workers N                               threads, each with its own event loop\n"
+    "  upstream NAME URL [kind=xmlrpc|json] [timeout=MS] [connect_timeout=MS]\n"
+    "                    [keepalive=N] [keepalive_timeout=MS]\n"
+    "  events AMQP-URL [exchange=NAME] [window=N] [heartbeat=S] [source=URI]\n"
+    "  spool DIR [segment=SIZE]\n"
+    "  route NAME MATCH -> UPSTREAM [intercept[=TYPE]]\n"
+    "        MATCH: xmlrpc GLOB | http METHOD PATH[*] | *\n"
+    "  log_level error|warn|info|debug\n"
+    "  max_header_size SIZE     max_headers N        max_body_size SIZE\n"
+    "  client_header_timeout MS client_body_timeout MS keepalive_timeout MS\n"
+    "  send_timeout MS          drain_timeout MS     max_connections N\n"
+    "  xml_max_depth N          xml_max_elements N\n";
+
+static void apply_log_level(const struct config *cfg)
+{
+    enum log_level level;
+    if (log_level_parse(cfg->log_level, &level) == 0)
+        log_set_level(level);
+    else
+        log_warn("log_level %s is not error, warn, info or debug; keeping the current level",
+                 cfg->log_level);
+}
+
+static struct config *load_or_report(const char *path)
+{
+    struct buf errors = BUF_INIT;
+    struct config *cfg = config_load(path, &errors);
+    if (cfg == NULL)
+        fputs(buf_cstr(&errors), stderr);
+    buf_dispose(&errors);
+    return cfg;
+}
+
+static int start_publisher(struct process *p)
+{
+    const struct config_events *e = &p->cfg->events;
+    if (e->url == NULL)
+        return 0;
+    struct publisher_config pc = {
+        .url = e->url,
+        .exchange = e->exchange,
+        .window = e->window,
+        .heartbeat_s = e->heartbeat_s,
+    };
+    char err[256];
+    p->publisher = publisher_start(&pc, p->spool, err, sizeof(err));
+    if (p->publisher == NULL) {
+        log_error("events: %s", err);
+        return -1;
+    }
+    return 0;
+}
+
+static int same_string(const char *a, const char *b)
+{
+    return (a == NULL && b == NULL) || (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+/* Reports what a reload cannot change while the process runs. */
+static void warn_fixed_settings(const struct config *old, const struct config *next)
+{
+    if (strcmp(old->listen.text, next->listen.text) != 0)
+        log_warn("reload: listen changed to %s; it takes a restart, still on %s", next->listen.text,
+                 old->listen.text);
+    if (old->workers != next->workers)
+        log_warn("reload: workers changed to %u; it takes a restart, still %u", next->workers,
+                 old->workers);
+    if (strcmp(old->spool_dir, next->spool_dir) != 0)
+        log_warn("reload: spool changed to %s; it takes a restart, still %s", next->spool_dir,
+                 old->spool_dir);
+}
+
+static void reload(struct process *p)
+{
+    struct buf errors = BUF_INIT;
+    struct config *next = config_load(p->config_path, &errors);
+    if (next == NULL) {
+        /* Each line is FILE:LINE: message. */
+        char *line = errors.data ? (char *)buf_cstr(&errors) : NULL;
+        for (char *save = NULL, *l = line ? strtok_r(line, "\n", &save) : NULL; l != NULL;
+             l = strtok_r(NULL, "\n", &save))
+            log_error("reload rejected: %s", l);
+        buf_dispose(&errors);
+        return;
+    }
+    buf_dispose(&errors);
+    warn_fixed_settings(p->cfg, next);
+    int events_changed = !same_string(p->cfg->events.url, next->events.url) ||
+                         !same_string(p->cfg->events.exchange, next->events.exchange);
+    config_unref(p->cfg);
+    p->cfg = next;
+    apply_log_level(next);
+    for (unsigned i = 0; i < p->nworkers; i++)
+        worker_set_config(&p->workers[i], next);
+    if (events_changed) {
+        publisher_stop(p->publisher, PUBLISHER_DRAIN_MS);
+        p->publisher = NULL;
+        start_publisher(p);
+    }
+    log_info("reloaded %s: %zu routes, %zu upstreams", p->config_path, next->nroutes,
+             next->nupstreams);
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+    struct process *p = arg;
+    (void)what;
+    if (sig == SIGHUP) {
+        reload(p);
+        return;
+    }
+    log_info("signal %d: finishing requests in flight, then exiting", (int)sig);
+    for (unsigned i = 0; i < p->nworkers; i++)
+        worker_drain(&p->workers[i]);
+    event_base_loopexit(p->base, NULL);
+}
+
+static int open_sinks(struct process *p)
+{
+    char err[512];
+    struct spool_options so = {.segment_bytes = p->cfg->spool_segment_size};
+    p->spool = spool_open(p->cfg->spool_dir, &so, err, sizeof(err));
+    if (p->spool == NULL) {
+        log_error("%s", err);
+        return -1;
+    }
+    p->interceptor = interceptor_events_new(p->spool, p->cfg->events.source);
+    return start_publisher(p);
+}
+
+/* Binds every worker's socket first (so a busy port fails the start before
+ * any thread runs, and port 0 resolves to one port for all), then starts
+ * the threads. */
+static int start_workers(struct process *p)
+{
+    char err[512];
+    unsigned n = p->cfg->workers;
+    int *fds = mem_calloc(n, sizeof(*fds));
+    int rc = -1;
+
+    for (unsigned i = 0; i < n; i++) {
+        fds[i] = worker_bind(&p->cfg->listen, err, sizeof(err));
+        if (fds[i] < 0) {
+            log_error("%s", err);
+            while (i-- > 0)
+                close(fds[i]);
+            goto out;
+        }
+    }
+    p->workers = mem_calloc(n, sizeof(*p->workers));
+    for (unsigned i = 0; i < n; i++) {
+        p->nworkers = i + 1; /* joined on the way out, started or not */
+        if (worker_start(&p->workers[i], i, p->cfg, fds[i], p->interceptor, err, sizeof(err)) !=
+            0) {
+            log_error("%s", err);
+            for (unsigned k = i + 1; k < n; k++)
+                close(fds[k]);
+            goto out;
+        }
+    }
+    rc = 0;
+out:
+    free(fds);
+    return rc;
+}
+
+static void stop_everything(struct process *p)
+{
+    for (unsigned i = 0; i < p->nworkers; i++)
+        worker_drain(&p->workers[i]);
+    for (unsigned i = 0; i < p->nworkers; i++)
+        worker_join(&p->workers[i]);
+    free(p->workers);
+    publisher_stop(p->publisher, PUBLISHER_DRAIN_MS);
+    interceptor_free(p->interceptor);
+    spool_close(p->spool);
+    config_unref(p->cfg);
+    if (p->base)
+        event_base_free(p->base);
+}
+
+static int run(struct process *p)
+{
+    int rc = 1;
+    struct event *signals[4] = {NULL};
+    const int signos[4] = {SIGHUP, SIGTERM, SIGINT, 0};
+
+    apply_log_level(p->cfg);
+    p->base = event_base_new();
+    if (p->base == NULL || open_sinks(p) != 0 || start_workers(p) != 0)
+        goto out;
+    for (int i = 0; signos[i] != 0; i++) {
+        signals[i] = evsignal_new(p->base, signos[i], on_signal, p);
+        event_add(signals[i], NULL);
+    }
+    log_info("strangler %s listening on %s, %u worker%s, %zu routes", PROJECT_VERSION,
+             p->cfg->listen.text, p->nworkers, p->nworkers == 1 ? "" : "s", p->cfg->nroutes);
+    event_base_dispatch(p->base);
+    rc = 0;
+out:
+    for (int i = 0; signals[i] != NULL; i++)
+        event_free(signals[i]);
+    /* Already draining: a second SIGTERM must not kill the process halfway
+     * (drain_timeout bounds the wait; SIGKILL remains for the impatient). */
+    signal(SIGTERM, SIG_IGN);
+    signal(SIGINT, SIG_IGN);
+    signal(SIGHUP, SIG_IGN);
+    stop_everything(p);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    struct process p = {.config_path = "routes.conf"};
+    int check_only = 0;
+
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if ((strcmp(a, "-c") == 0 || strcmp(a, "--config") == 0) && i + 1 < argc) {
+            p.config_path = argv[++i];
+        } else if (strcmp(a, "--check") == 0) {
+            check_only = 1;
+        } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            fputs(usage_text, stdout);
+            return 0;
+        } else if (strcmp(a, "--version") == 0) {
+            printf("strangler %s\n", PROJECT_VERSION);
+            return 0;
+        } else {
+            fprintf(stderr, "strangler: unknown argument '%s'\n\n%s", a, usage_text);
+            return 2;
+        }
+    }
+
+    p.cfg = load_or_report(p.config_path);
+    if (p.cfg == NULL)
+        return 1;
+    if (check_only) {
+        printf("%s: ok (%zu routes, %zu upstreams)\n", p.config_path, p.cfg->nroutes,
+               p.cfg->nupstreams);
+        config_unref(p.cfg);
+        return 0;
+    }
+
+    /* Before any event base exists: workers are woken from other threads. */
+    evthread_use_pthreads();
+    /* A client or upstream that hangs up mid-write is an error return, not a
+     * reason to die. */
+    signal(SIGPIPE, SIG_IGN);
+    xr_init();
+    int rc = run(&p);
+    xr_cleanup();
+    libevent_global_shutdown();
+    return rc;
+}

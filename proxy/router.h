@@ -1,0 +1,38 @@
+/*
+ * router: which route a request takes.
+ *
+ * Routes are tried in the order routes.conf lists them and the first that
+ * matches wins. An `xmlrpc GLOB` route matches only requests whose body is
+ * an XML-RPC call, on the method name; `http METHOD PATH` matches any
+ * request on method and path (exact, or prefix when the path ends in '*');
+ * `*` matches everything. A body that is not XML-RPC therefore falls through
+ * to the first non-xmlrpc route, untouched.
+ *
+ * Matching reads the immutable snapshot only, so any worker may call it
+ * without locks.
+ */
+#ifndef STRANGLER_PROXY_ROUTER_H
+#define STRANGLER_PROXY_ROUTER_H
+
+#include "proxy/config.h"
+
+#include <stddef.h>
+
+/* What the router looks at. */
+struct router_request {
+    const char *http_method;
+    size_t http_method_len;
+    const char *path;
+    size_t path_len;
+    const char *xmlrpc_method; /* NULL when the body is not an XML-RPC call */
+    size_t xmlrpc_method_len;
+};
+
+/* The first route of c that matches r, or NULL when none does. */
+const struct route *router_match(const struct config *c, const struct router_request *r);
+
+/* Nonzero when `text` matches `glob`: '*' stands for any run of characters
+ * (dots included), '?' for one character, everything else for itself. */
+int router_glob_match(const char *glob, size_t glob_len, const char *text, size_t text_len);
+
+#endif

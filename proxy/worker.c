@@ -1,0 +1,335 @@
+#include "proxy/worker.h"
+
+#include "common/log.h"
+#include "common/mem.h"
+#include "proxy/client.h"
+
+#include <errno.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define ACCEPTS_PER_WAKEUP 64
+#define LISTEN_BACKLOG     4096
+
+/* Writes the port the kernel chose back into addr (sa and text). */
+static int adopt_bound_port(int fd, struct config_addr *addr)
+{
+    struct sockaddr_storage bound;
+    socklen_t len = sizeof(bound);
+    if (getsockname(fd, (struct sockaddr *)&bound, &len) != 0)
+        return -1;
+    memcpy(&addr->sa, &bound, len);
+    addr->len = len;
+    char host[INET6_ADDRSTRLEN] = "";
+    unsigned port;
+    if (bound.ss_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&bound;
+        inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+        port = ntohs(in6->sin6_port);
+    } else {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)&bound;
+        inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+        port = ntohs(in->sin_port);
+    }
+    struct buf text = BUF_INIT;
+    buf_appendf(&text, bound.ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u", host, port);
+    free(addr->text);
+    addr->text = buf_steal(&text);
+    return 0;
+}
+
+static int requested_port(const struct config_addr *a)
+{
+    if (a->sa.ss_family == AF_INET6)
+        return ntohs(((const struct sockaddr_in6 *)&a->sa)->sin6_port);
+    return ntohs(((const struct sockaddr_in *)&a->sa)->sin_port);
+}
+
+int worker_bind(struct config_addr *addr, char *err, size_t errlen)
+{
+    int one = 1;
+    int fd = socket(addr->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        goto fail;
+    /* SO_REUSEPORT must be set before bind (FIELD-NOTES.md): it is what lets
+     * every worker bind the same address and the kernel balance between
+     * them. */
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0)
+        goto fail;
+    if (bind(fd, (const struct sockaddr *)&addr->sa, addr->len) != 0)
+        goto fail;
+    if (listen(fd, LISTEN_BACKLOG) != 0)
+        goto fail;
+    if (requested_port(addr) == 0 && adopt_bound_port(fd, addr) != 0)
+        goto fail;
+    return fd;
+fail:
+    snprintf(err, errlen, "listen %s: %s", addr->text, strerror(errno));
+    if (fd >= 0)
+        close(fd);
+    return -1;
+}
+
+static struct upstream_pool *pool_for(struct worker *w, const struct upstream_def *def)
+{
+    for (size_t i = 0; i < w->npools; i++) {
+        if (upstream_pool_serves(w->pools[i], def)) {
+            upstream_pool_configure(w->pools[i], def);
+            return w->pools[i];
+        }
+    }
+    w->pools = mem_realloc(w->pools, (w->npools + 1) * sizeof(*w->pools));
+    w->pools[w->npools] = upstream_pool_new(w->base, def);
+    return w->pools[w->npools++];
+}
+
+static struct worker_config *config_view_new(struct worker *w, struct config *cfg)
+{
+    struct worker_config *wc = mem_calloc(1, sizeof(*wc));
+    wc->cfg = config_ref(cfg);
+    wc->pools = mem_calloc(cfg->nupstreams ? cfg->nupstreams : 1, sizeof(*wc->pools));
+    for (size_t i = 0; i < cfg->nupstreams; i++)
+        wc->pools[i] = pool_for(w, &cfg->upstreams[i]);
+    return wc;
+}
+
+static void config_view_free(struct worker_config *wc)
+{
+    config_unref(wc->cfg);
+    free(wc->pools);
+    free(wc);
+}
+
+static void adopt_config(struct worker *w, struct config *cfg)
+{
+    struct worker_config *old = w->wc;
+    w->wc = config_view_new(w, cfg);
+    if (old == NULL)
+        return;
+    old->retired = 1;
+    if (old->inflight == 0)
+        config_view_free(old);
+}
+
+struct worker_config *worker_config_hold(struct worker *w)
+{
+    w->wc->inflight++;
+    return w->wc;
+}
+
+void worker_config_release(struct worker *w, struct worker_config *wc)
+{
+    (void)w;
+    wc->inflight--;
+    if (wc->retired && wc->inflight == 0)
+        config_view_free(wc);
+}
+
+const char *worker_date_header(struct worker *w, size_t *len)
+{
+    time_t now = time(NULL);
+    if (now != w->date_time) {
+        struct tm tm;
+        gmtime_r(&now, &tm);
+        /* IMF-fixdate (RFC 9110 5.6.7); strftime in the C locale, which the
+         * proxy never leaves. */
+        w->date_len =
+            strftime(w->date, sizeof(w->date), "Date: %a, %d %b %Y %H:%M:%S GMT\r\n", &tm);
+        w->date_time = now;
+    }
+    *len = w->date_len;
+    return w->date;
+}
+
+static void stop_accepting(struct worker *w)
+{
+    if (w->accepting) {
+        event_del(w->accept_ev);
+        w->accepting = 0;
+    }
+}
+
+static void on_accept(evutil_socket_t fd, short what, void *arg)
+{
+    struct worker *w = arg;
+    (void)what;
+    for (int i = 0; i < ACCEPTS_PER_WAKEUP; i++) {
+        if (w->nclients >= w->wc->cfg->limits.max_connections) {
+            /* Leave the rest in the backlog; accepting resumes when a
+             * connection closes. */
+            stop_accepting(w);
+            return;
+        }
+        struct sockaddr_storage peer;
+        socklen_t len = sizeof(peer);
+        int cfd = accept4(fd, (struct sockaddr *)&peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (cfd < 0) {
+            if (errno == EMFILE || errno == ENFILE)
+                log_warn("worker %u: out of file descriptors; accepting later", w->id);
+            else if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+                log_warn("worker %u: accept: %s", w->id, strerror(errno));
+            return;
+        }
+        atomic_fetch_add_explicit(&w->stats.connections, 1, memory_order_relaxed);
+        client_accept(w, cfd, (struct sockaddr *)&peer, len);
+    }
+}
+
+static void on_drain_deadline(evutil_socket_t fd, short what, void *arg)
+{
+    struct worker *w = arg;
+    (void)fd;
+    (void)what;
+    log_warn("worker %u: drain timeout, closing %u connection%s still busy", w->id, w->nclients,
+             w->nclients == 1 ? "" : "s");
+    while (w->clients != NULL)
+        client_close_now(w->clients);
+    event_base_loopexit(w->base, NULL);
+}
+
+static void begin_drain(struct worker *w)
+{
+    if (w->draining)
+        return;
+    w->draining = 1;
+    stop_accepting(w);
+    if (w->listen_fd >= 0) {
+        close(w->listen_fd);
+        w->listen_fd = -1;
+    }
+    for (struct client *c = w->clients; c != NULL; c = client_next(c))
+        client_drain(c); /* closes idle ones, later: the list stays intact */
+    if (w->nclients == 0) {
+        event_base_loopexit(w->base, NULL);
+        return;
+    }
+    unsigned ms = w->wc->cfg->limits.drain_timeout_ms;
+    struct timeval tv = {ms / 1000, (long)(ms % 1000) * 1000};
+    evtimer_add(w->drain_timer, &tv);
+}
+
+static void on_notify(evutil_socket_t fd, short what, void *arg)
+{
+    struct worker *w = arg;
+    (void)fd;
+    (void)what;
+    pthread_mutex_lock(&w->lock);
+    struct config *cfg = w->pending_config;
+    int drain = w->drain_requested;
+    w->pending_config = NULL;
+    pthread_mutex_unlock(&w->lock);
+    if (cfg != NULL) {
+        adopt_config(w, cfg);
+        config_unref(cfg);
+    }
+    if (drain)
+        begin_drain(w);
+}
+
+void worker_client_opened(struct worker *w, struct client *c)
+{
+    client_link(&w->clients, c);
+    w->nclients++;
+}
+
+void worker_client_closed(struct worker *w, struct client *c)
+{
+    client_unlink(&w->clients, c);
+    w->nclients--;
+    if (w->draining) {
+        if (w->nclients == 0)
+            event_base_loopexit(w->base, NULL);
+        return;
+    }
+    if (!w->accepting && w->nclients < w->wc->cfg->limits.max_connections) {
+        event_add(w->accept_ev, NULL);
+        w->accepting = 1;
+    }
+}
+
+static void *thread_main(void *arg)
+{
+    struct worker *w = arg;
+    event_add(w->accept_ev, NULL);
+    w->accepting = 1;
+    event_base_dispatch(w->base);
+    return NULL;
+}
+
+int worker_start(struct worker *w, unsigned id, struct config *cfg, int listen_fd,
+                 struct interceptor *ic, char *err, size_t errlen)
+{
+    memset(w, 0, sizeof(*w));
+    w->id = id;
+    w->interceptor = ic;
+    w->listen_fd = listen_fd;
+    pthread_mutex_init(&w->lock, NULL);
+    w->base = event_base_new();
+    if (w->base == NULL) {
+        snprintf(err, errlen, "worker %u: cannot create an event loop", id);
+        close(w->listen_fd);
+        w->listen_fd = -1;
+        return -1;
+    }
+    w->accept_ev = event_new(w->base, w->listen_fd, EV_READ | EV_PERSIST, on_accept, w);
+    w->notify_ev = event_new(w->base, -1, 0, on_notify, w);
+    w->drain_timer = evtimer_new(w->base, on_drain_deadline, w);
+    adopt_config(w, cfg);
+    if (pthread_create(&w->thread, NULL, thread_main, w) != 0) {
+        snprintf(err, errlen, "worker %u: cannot start its thread", id);
+        return -1;
+    }
+    w->started = 1;
+    return 0;
+}
+
+void worker_set_config(struct worker *w, struct config *cfg)
+{
+    pthread_mutex_lock(&w->lock);
+    if (w->pending_config != NULL)
+        config_unref(w->pending_config); /* superseded before it was seen */
+    w->pending_config = config_ref(cfg);
+    pthread_mutex_unlock(&w->lock);
+    event_active(w->notify_ev, EV_READ, 0);
+}
+
+void worker_drain(struct worker *w)
+{
+    if (!w->started)
+        return;
+    pthread_mutex_lock(&w->lock);
+    w->drain_requested = 1;
+    pthread_mutex_unlock(&w->lock);
+    event_active(w->notify_ev, EV_READ, 0);
+}
+
+void worker_join(struct worker *w)
+{
+    if (w->started)
+        pthread_join(w->thread, NULL);
+    while (w->clients != NULL)
+        client_close_now(w->clients);
+    if (w->wc != NULL)
+        config_view_free(w->wc);
+    config_unref(w->pending_config);
+    for (size_t i = 0; i < w->npools; i++)
+        upstream_pool_free(w->pools[i]);
+    free(w->pools);
+    if (w->accept_ev)
+        event_free(w->accept_ev);
+    if (w->notify_ev)
+        event_free(w->notify_ev);
+    if (w->drain_timer)
+        event_free(w->drain_timer);
+    if (w->listen_fd >= 0)
+        close(w->listen_fd);
+    if (w->base)
+        event_base_free(w->base);
+    pthread_mutex_destroy(&w->lock);
+}

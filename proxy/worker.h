@@ -1,0 +1,113 @@
+/*
+ * worker: one thread, one event loop, its own listening socket.
+ *
+ * `workers N` starts N of these. Each binds the listen address with
+ * SO_REUSEPORT so the kernel spreads connections across them, and each owns
+ * everything its connections touch (client connections, upstream pools, a
+ * view of the configuration), so the request path takes no locks. Other
+ * threads talk to a worker only through worker_set_config() and
+ * worker_drain(), which queue a message and wake its loop.
+ *
+ * Configuration: a worker serves requests from a struct worker_config, the
+ * current snapshot plus the worker's upstream pools for it. A request holds
+ * the worker_config it started with until it ends, so a reload never
+ * changes the rules under a request in flight; a retired worker_config is
+ * freed when its last request ends.
+ */
+#ifndef STRANGLER_PROXY_WORKER_H
+#define STRANGLER_PROXY_WORKER_H
+
+#include "interceptors/intercept.h"
+#include "proxy/config.h"
+#include "proxy/upstream.h"
+
+#include <event2/event.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <time.h>
+
+struct client;
+
+/* A snapshot as one worker uses it. Worker thread only. */
+struct worker_config {
+    struct config *cfg;           /* holds one reference */
+    struct upstream_pool **pools; /* by upstream index; the pools belong to the worker */
+    unsigned inflight;            /* requests started on this snapshot and not ended */
+    int retired;                  /* a newer snapshot replaced it */
+};
+
+/* Counters a worker keeps; read by other threads (metrics), hence atomic. */
+struct worker_stats {
+    atomic_ulong connections;
+    atomic_ulong requests;
+    atomic_ulong upstream_errors;
+    atomic_ulong events_recorded;
+    atomic_ulong events_skipped;
+};
+
+struct worker {
+    unsigned id;
+    pthread_t thread;
+    int started;
+    struct event_base *base;
+    int listen_fd;
+    struct event *accept_ev;
+    struct event *notify_ev;
+    struct event *drain_timer;
+    struct worker_config *wc;     /* current snapshot */
+    struct upstream_pool **pools; /* every pool this worker opened, by address */
+    size_t npools;
+    struct client *clients; /* open client connections (intrusive list) */
+    unsigned nclients;
+    int accepting;
+    int draining;
+    struct interceptor *interceptor; /* shared and thread-safe; may be NULL */
+    time_t date_time;
+    char date[40]; /* "Date: ..." header line, refreshed each second */
+    size_t date_len;
+    struct worker_stats stats;
+
+    /* Inbox, written by other threads under the lock. */
+    pthread_mutex_t lock;
+    struct config *pending_config;
+    int drain_requested;
+};
+
+/*
+ * Opens a listening socket on addr with SO_REUSEPORT, one per worker. When
+ * addr asks for port 0, the port the kernel picked is written back into
+ * addr, so the next worker binds the same one (tests use this). Returns the
+ * socket, or -1 with a message in err.
+ */
+int worker_bind(struct config_addr *addr, char *err, size_t errlen);
+
+/*
+ * Creates the worker's event loop on listen_fd (which it then owns) and
+ * starts its thread. Returns 0, or -1 with a message in err.
+ */
+int worker_start(struct worker *w, unsigned id, struct config *cfg, int listen_fd,
+                 struct interceptor *ic, char *err, size_t errlen);
+
+/* Hands the worker a new snapshot (it takes its own reference).
+ * Thread-safe. */
+void worker_set_config(struct worker *w, struct config *cfg);
+
+/* Asks the worker to stop accepting, finish the requests in flight (for at
+ * most drain_timeout) and end its thread. Thread-safe. */
+void worker_drain(struct worker *w);
+
+/* Waits for the thread to end and frees what the worker owns. */
+void worker_join(struct worker *w);
+
+/* The snapshot a new request runs on, held until worker_config_release(). */
+struct worker_config *worker_config_hold(struct worker *w);
+void worker_config_release(struct worker *w, struct worker_config *wc);
+
+/* The "Date: ...\r\n" header line for responses the proxy writes itself. */
+const char *worker_date_header(struct worker *w, size_t *len);
+
+/* Called by the client module as connections come and go. */
+void worker_client_opened(struct worker *w, struct client *c);
+void worker_client_closed(struct worker *w, struct client *c);
+
+#endif

@@ -1,0 +1,115 @@
+#include "unit.h"
+#include "proxy/router.h"
+
+#include <string.h>
+
+static int glob(const char *pattern, const char *text)
+{
+    return router_glob_match(pattern, strlen(pattern), text, strlen(text));
+}
+
+START_TEST(globs_match_method_names)
+{
+    ck_assert(glob("stock.get", "stock.get"));
+    ck_assert(!glob("stock.get", "stock.gets"));
+    ck_assert(!glob("stock.get", "stock.ge"));
+    ck_assert(glob("orders.*", "orders.create"));
+    ck_assert(glob("orders.*", "orders."));
+    ck_assert(!glob("orders.*", "orders"));
+    ck_assert(glob("*.get", "stock.get"));
+    ck_assert(glob("*.get", "a.b.get"));
+    ck_assert(!glob("*.get", "stock.getx"));
+    ck_assert(glob("*", ""));
+    ck_assert(glob("s?ock.*", "stock.list"));
+    ck_assert(glob("*a*b*c", "xxaxxbxxc"));
+    ck_assert(!glob("*a*b*c", "xxaxxbxx"));
+    ck_assert(glob("**", "anything"));
+}
+END_TEST
+
+START_TEST(glob_stays_linear_on_hostile_patterns)
+{
+    /* Exponential backtracking would take ages here. */
+    char text[4001];
+    memset(text, 'a', 4000);
+    text[4000] = '\0';
+    ck_assert(!glob("*a*a*a*a*a*a*a*a*a*a*b", text));
+}
+END_TEST
+
+static struct config *table(void)
+{
+    static const char text[] = "upstream legacy http://127.0.0.1:8000/RPC2\n"
+                               "upstream svc http://127.0.0.1:9001/rpc kind=json\n"
+                               "route read   xmlrpc stock.get -> svc\n"
+                               "route orders xmlrpc orders.* -> legacy intercept\n"
+                               "route health http GET /health -> legacy\n"
+                               "route api    http * /api/* -> legacy\n"
+                               "route rest   * -> legacy\n";
+    struct buf errors = BUF_INIT;
+    struct config *c = config_parse("t.conf", text, sizeof(text) - 1, &errors);
+    ck_assert_msg(c != NULL, "%s", buf_cstr(&errors));
+    buf_dispose(&errors);
+    return c;
+}
+
+static const char *route_for(const struct config *c, const char *method, const char *path,
+                             const char *call)
+{
+    struct router_request r = {method,       strlen(method), path,
+                               strlen(path), call,           call ? strlen(call) : 0};
+    const struct route *rt = router_match(c, &r);
+    return rt ? rt->name : "(none)";
+}
+
+START_TEST(first_match_wins_in_file_order)
+{
+    struct config *c = table();
+    ck_assert_str_eq(route_for(c, "POST", "/RPC2", "stock.get"), "read");
+    ck_assert_str_eq(route_for(c, "POST", "/RPC2", "orders.create"), "orders");
+    ck_assert_str_eq(route_for(c, "POST", "/RPC2", "stock.adjust"), "rest");
+    ck_assert_str_eq(route_for(c, "GET", "/health", NULL), "health");
+    ck_assert_str_eq(route_for(c, "POST", "/health", NULL), "rest");
+    ck_assert_str_eq(route_for(c, "GET", "/healthz", NULL), "rest");
+    ck_assert_str_eq(route_for(c, "DELETE", "/api/x/y", NULL), "api");
+    ck_assert_str_eq(route_for(c, "GET", "/api/", NULL), "api");
+    ck_assert_str_eq(route_for(c, "GET", "/api", NULL), "rest");
+    config_unref(c);
+}
+END_TEST
+
+START_TEST(a_body_that_is_not_a_call_skips_xmlrpc_routes)
+{
+    struct config *c = table();
+    /* same path, no method name: only non-xmlrpc routes are candidates */
+    ck_assert_str_eq(route_for(c, "POST", "/RPC2", NULL), "rest");
+    config_unref(c);
+}
+END_TEST
+
+START_TEST(no_route_matches_without_a_catch_all)
+{
+    static const char text[] = "upstream l http://127.0.0.1:8000\nroute r xmlrpc a.* -> l\n";
+    struct buf errors = BUF_INIT;
+    struct config *c = config_parse("t.conf", text, sizeof(text) - 1, &errors);
+    ck_assert_ptr_nonnull(c);
+    ck_assert_str_eq(route_for(c, "POST", "/RPC2", "b.x"), "(none)");
+    ck_assert_str_eq(route_for(c, "GET", "/", NULL), "(none)");
+    config_unref(c);
+    buf_dispose(&errors);
+}
+END_TEST
+
+Suite *router_suite(void)
+{
+    Suite *s = suite_create("router");
+    TCase *tc = tcase_create("router");
+    tcase_set_timeout(tc, UNIT_TIMEOUT);
+    tcase_add_test(tc, globs_match_method_names);
+    tcase_add_test(tc, glob_stays_linear_on_hostile_patterns);
+    tcase_add_test(tc, first_match_wins_in_file_order);
+    tcase_add_test(tc, a_body_that_is_not_a_call_skips_xmlrpc_routes);
+    tcase_add_test(tc, no_route_matches_without_a_catch_all);
+    suite_add_tcase(s, tc);
+    return s;
+}
