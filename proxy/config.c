@@ -30,17 +30,33 @@ struct parser {
 };
 
 static void report(struct parser *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void warn(struct parser *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-static void report(struct parser *p, const char *fmt, ...)
+static void vreport(struct parser *p, const char *kind, const char *fmt, va_list ap)
 {
-    p->nerrors++;
     if (p->errors == NULL)
         return;
-    va_list ap;
-    va_start(ap, fmt);
-    buf_appendf(p->errors, "%s:%d: ", p->file, p->line);
+    buf_appendf(p->errors, "%s:%d: %s", p->file, p->line, kind);
     buf_vappendf(p->errors, fmt, ap);
     buf_append_char(p->errors, '\n');
+}
+
+/* An error: the file is refused. */
+static void report(struct parser *p, const char *fmt, ...)
+{
+    va_list ap;
+    p->nerrors++;
+    va_start(ap, fmt);
+    vreport(p, "", fmt, ap);
+    va_end(ap);
+}
+
+/* A warning: the file is accepted, and the operator told. */
+static void warn(struct parser *p, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vreport(p, "warning: ", fmt, ap);
     va_end(ap);
 }
 
@@ -327,16 +343,24 @@ static int do_listen(struct parser *p, const struct directive *d, char **argv, i
     return parse_addr(p, "listen", argv[1], &p->cfg->listen);
 }
 
-static int read_token_source(struct parser *p, const char *spec, char **out)
+/* Reads the admin token from where `spec` says. An unset variable is only
+ * a warning on loopback, where no token is needed: the file stays usable on
+ * a developer's machine. Off loopback it is an error, never an open API. */
+static int read_token_source(struct parser *p, const char *spec, int loopback, char **out)
 {
     if (strncmp(spec, "env:", 4) == 0) {
         const char *v = getenv(spec + 4);
-        if (v == NULL || v[0] == '\0') {
-            report(p, "admin: token=%s: the environment variable is not set", spec);
-            return -1;
+        if (v != NULL && v[0] != '\0') {
+            *out = mem_strdup(v);
+            return 0;
         }
-        *out = mem_strdup(v);
-        return 0;
+        if (loopback) {
+            warn(p, "admin: token=%s: the environment variable is not set; the admin API "
+                    "on loopback runs without a token", spec);
+            return 0;
+        }
+        report(p, "admin: token=%s: the environment variable is not set", spec);
+        return -1;
     }
     if (strncmp(spec, "file:", 5) == 0) {
         FILE *f = fopen(spec + 5, "r");
@@ -370,7 +394,7 @@ static int do_admin(struct parser *p, const struct directive *d, char **argv, in
                    argv[i]);
             return -1;
         }
-        if (read_token_source(p, argv[i] + 6, &a->token) != 0)
+        if (read_token_source(p, argv[i] + 6, addr_is_loopback(&a->addr), &a->token) != 0)
             return -1;
     }
     if (a->token == NULL && !addr_is_loopback(&a->addr)) {

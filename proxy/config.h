@@ -134,9 +134,10 @@ struct config {
 
 /*
  * Reads and validates `path`. Returns a snapshot with one reference, or NULL
- * when the file has errors; each error is appended to `errors` as a line
- * "FILE:LINE: message\n" (errors may be NULL). Resolves host names, so call
- * it from the main thread, never from a worker.
+ * when the file has errors. Each error is appended to `errors` as a line
+ * "FILE:LINE: message\n", each warning as "FILE:LINE: warning: message\n"
+ * (a file with only warnings loads; errors may be NULL). Resolves host
+ * names, so call it from the main thread, never from a worker.
  */
 struct config *config_load(const char *path, struct buf *errors);
 

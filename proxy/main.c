@@ -82,13 +82,14 @@ static void apply_log_level(const struct config *cfg)
                  cfg->log_level);
 }
 
+/* Loads the file; errors and warnings go to stderr as FILE:LINE lines. */
 static struct config *load_or_report(const char *path)
 {
-    struct buf errors = BUF_INIT;
-    struct config *cfg = config_load(path, &errors);
-    if (cfg == NULL)
-        fputs(buf_cstr(&errors), stderr);
-    buf_dispose(&errors);
+    struct buf messages = BUF_INIT;
+    struct config *cfg = config_load(path, &messages);
+    if (messages.len > 0)
+        fputs(buf_cstr(&messages), stderr);
+    buf_dispose(&messages);
     return cfg;
 }
 
@@ -131,20 +132,28 @@ static void warn_fixed_settings(const struct config *old, const struct config *n
                  old->spool_dir);
 }
 
+/* Logs each FILE:LINE line of a load, prefixed. */
+static void log_lines(enum log_level level, const char *prefix, struct buf *lines)
+{
+    if (lines->len == 0)
+        return;
+    char *save = NULL;
+    for (char *l = strtok_r((char *)buf_cstr(lines), "\n", &save); l != NULL;
+         l = strtok_r(NULL, "\n", &save))
+        log_msg(level, "%s%s", prefix, l);
+}
+
 static void reload(struct process *p)
 {
-    struct buf errors = BUF_INIT;
-    struct config *next = config_load(p->config_path, &errors);
+    struct buf messages = BUF_INIT;
+    struct config *next = config_load(p->config_path, &messages);
     if (next == NULL) {
-        /* Each line is FILE:LINE: message. */
-        char *line = errors.data ? (char *)buf_cstr(&errors) : NULL;
-        for (char *save = NULL, *l = line ? strtok_r(line, "\n", &save) : NULL; l != NULL;
-             l = strtok_r(NULL, "\n", &save))
-            log_error("reload rejected: %s", l);
-        buf_dispose(&errors);
+        log_lines(LOG_LEVEL_ERROR, "reload rejected: ", &messages);
+        buf_dispose(&messages);
         return;
     }
-    buf_dispose(&errors);
+    log_lines(LOG_LEVEL_WARN, "reload: ", &messages);
+    buf_dispose(&messages);
     warn_fixed_settings(p->cfg, next);
     int events_changed = !same_string(p->cfg->events.url, next->events.url) ||
                          !same_string(p->cfg->events.exchange, next->events.exchange);
