@@ -59,6 +59,7 @@ struct client {
     unsigned dispatching : 1;    /* inside proxy_handle() */
     unsigned sent_continue : 1;
     unsigned have_head : 1; /* req holds a parsed head (its pointers are live) */
+    unsigned pipelined : 1; /* `in` already holds the next request: serve it */
 };
 
 static void on_read(evutil_socket_t fd, short what, void *arg);
@@ -76,6 +77,19 @@ static void arm_timer(struct client *c, unsigned ms)
 {
     struct timeval tv = {ms / 1000, (long)(ms % 1000) * 1000};
     event_add(&c->timer, &tv);
+}
+
+/*
+ * Output is waiting for the client. While a response is being written the
+ * send timeout is the connection's timer; while a request is still being
+ * read (a 100 Continue is queued) its header or body deadline stays, so a
+ * client cannot trade the deadline for a send timeout.
+ */
+static void wait_writable(struct client *c)
+{
+    event_add(&c->wev, NULL);
+    if (c->state == CS_BUSY || c->state == CS_CLOSING)
+        arm_timer(c, limits(c)->send_timeout_ms);
 }
 
 static void client_free(struct client *c)
@@ -158,12 +172,10 @@ static int flush(struct client *c)
         }
         buf_consume(&c->out, (size_t)n);
     }
-    if (c->out.len > 0) {
-        event_add(&c->wev, NULL);
-        arm_timer(c, limits(c)->send_timeout_ms);
-    } else {
+    if (c->out.len > 0)
+        wait_writable(c);
+    else
         event_del(&c->wev);
-    }
     return 0;
 }
 
@@ -188,10 +200,8 @@ void client_sendv(struct client *c, const struct iovec *iov, int iovcnt)
         buf_append(&c->out, (const char *)iov[i].iov_base + skip, iov[i].iov_len - skip);
         skip = 0;
     }
-    if (c->out.len > 0) {
-        event_add(&c->wev, NULL);
-        arm_timer(c, limits(c)->send_timeout_ms);
-    }
+    if (c->out.len > 0)
+        wait_writable(c);
 }
 
 void client_send(struct client *c, const char *data, size_t len)
@@ -245,7 +255,12 @@ static void complete(struct client *c)
     c->state = CS_IDLE;
     event_add(&c->rev, NULL);
     if (c->in.len > 0) {
-        process_input(c); /* a pipelined request is already here */
+        /* A pipelined request is already here. It is served from the event
+         * loop, not from this stack: answers the proxy makes at once would
+         * otherwise recurse once per request, and one client's pipeline
+         * would hold the loop. */
+        c->pipelined = 1;
+        event_active(&c->rev, EV_READ, 1);
         return;
     }
     /* Idle: give the memory back until the next request arrives. */
@@ -311,6 +326,19 @@ static void read_length_body(struct client *c)
     send_continue(c);
 }
 
+/* Drops the raw chunked bytes already decoded, between the head and `pos`,
+ * so the framing (chunk extensions can be 4000 times the data) is never
+ * held in memory. Returns the new position. */
+static size_t drop_decoded(struct client *c, size_t pos)
+{
+    size_t head = c->req->msg.head_len;
+    if (pos > head) {
+        memmove(c->in.data + head, c->in.data + pos, c->in.len - pos);
+        c->in.len -= pos - head;
+    }
+    return head;
+}
+
 /* Chunked body: decoded into c->body as it arrives (RFC 9112 7.1). */
 static void read_chunked_body(struct client *c)
 {
@@ -338,7 +366,7 @@ static void read_chunked_body(struct client *c)
             return;
         }
     }
-    c->raw_used = pos;
+    c->raw_used = drop_decoded(c, pos);
     send_continue(c);
 }
 
@@ -450,6 +478,11 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
         discard_input(c);
         return;
     }
+    if (c->pipelined) {
+        c->pipelined = 0;
+        process_input(c);
+        return;
+    }
     size_t room = read_room(c);
     if (c->in.cap - c->in.len < room)
         reserve_input(c, room);
@@ -482,6 +515,8 @@ static void on_write(evutil_socket_t fd, short what, void *arg)
         linger(c);
         return;
     }
+    if (c->state != CS_BUSY)
+        return; /* a 100 Continue went out; the request's deadline still runs */
     event_del(&c->timer);
     if (c->response_ended)
         try_complete(c);

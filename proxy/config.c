@@ -213,6 +213,16 @@ static int set_string(struct parser *p, const struct setting *s, const char *val
     return 0;
 }
 
+static int set_log_level(struct parser *p, const struct setting *s, const char *value, void *base)
+{
+    enum log_level level;
+    if (log_level_parse(value, &level) != 0) {
+        report(p, "%s: '%s' is not error, warn, info or debug", s->name, value);
+        return -1;
+    }
+    return set_string(p, s, value, base);
+}
+
 /* Applies NAME=VALUE options from argv against a table of settings. */
 static int apply_options(struct parser *p, const char *what, char **argv, int argc,
                          const struct setting *table, void *base)
@@ -355,8 +365,10 @@ static int read_token_source(struct parser *p, const char *spec, int loopback, c
             return 0;
         }
         if (loopback) {
-            warn(p, "admin: token=%s: the environment variable is not set; the admin API "
-                    "on loopback runs without a token", spec);
+            warn(p,
+                 "admin: token=%s: the environment variable is not set; the admin API "
+                 "on loopback runs without a token",
+                 spec);
             return 0;
         }
         report(p, "admin: token=%s: the environment variable is not set", spec);
@@ -373,7 +385,17 @@ static int read_token_source(struct parser *p, const char *spec, int loopback, c
             return -1;
         }
         fclose(f);
-        line[strcspn(line, "\r\n")] = '\0';
+        size_t len = strcspn(line, "\r\n");
+        if (line[len] == '\0' && len == sizeof(line) - 1) {
+            report(p, "admin: token=%s: the token is longer than %zu bytes", spec,
+                   sizeof(line) - 2);
+            return -1;
+        }
+        line[len] = '\0';
+        if (len == 0) {
+            report(p, "admin: token=%s: the token is empty", spec);
+            return -1;
+        }
         *out = mem_strdup(line);
         return 0;
     }
@@ -446,6 +468,10 @@ static int parse_upstream_url(struct parser *p, struct upstream_def *u)
     snprintf(what, sizeof(what), "upstream %s", u->name);
     if (parse_addr(p, what, hostport, &u->addr) != 0)
         return -1;
+    if (config_addr_port(&u->addr) == 0) {
+        report(p, "upstream %s: port 0 is not a port to connect to", u->name);
+        return -1;
+    }
     u->host_header = mem_strndup(authority, alen);
     const char *path = slash ? slash : "";
     size_t plen = strlen(path);
@@ -705,7 +731,7 @@ static const struct directive directives[] = {
      1,
      do_single,
      1,
-     {"log_level", set_string, offsetof(struct config, log_level), 0, 0}},
+     {"log_level", set_log_level, offsetof(struct config, log_level), 0, 0}},
     LIMIT("max_header_size", set_size, limits.max_header_size, 1024, 1 << 20),
     LIMIT("max_headers", set_count, limits.max_headers, 1, HTTP_MAX_HEADERS),
     LIMIT("max_body_size", set_size, limits.max_body_size, 1024, (unsigned long long)1 << 32),
@@ -975,6 +1001,13 @@ void config_unref(struct config *c)
         return;
     if (atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) == 1)
         free_config(c);
+}
+
+unsigned config_addr_port(const struct config_addr *a)
+{
+    if (a->sa.ss_family == AF_INET6)
+        return ntohs(((const struct sockaddr_in6 *)&a->sa)->sin6_port);
+    return ntohs(((const struct sockaddr_in *)&a->sa)->sin_port);
 }
 
 const struct upstream_def *config_find_upstream(const struct config *c, const char *name)

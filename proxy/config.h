@@ -151,6 +151,9 @@ struct config *config_ref(struct config *c);
 /* Drops a reference; the last one frees the snapshot. NULL is a no-op. */
 void config_unref(struct config *c);
 
+/* The port of an address (0: "pick one", for listen addresses). */
+unsigned config_addr_port(const struct config_addr *a);
+
 /* The upstream called `name`, or NULL. */
 const struct upstream_def *config_find_upstream(const struct config *c, const char *name);
 

@@ -110,15 +110,28 @@ static const char *const fixed_hop_by_hop[] = {
     "connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade",
 };
 
-static int in_fixed_hop_set(const struct http_header *h)
+/* Headers a Connection header may not strip: the proxy re-writes them
+ * itself, and a client naming them must not make a request leave without
+ * its Host or framing. */
+static const char *const never_hop_by_hop[] = {"host", "content-length", "x-request-id"};
+
+static int in_set(const struct http_header *h, const char *const *set, size_t n)
 {
-    for (size_t i = 0; i < sizeof(fixed_hop_by_hop) / sizeof(fixed_hop_by_hop[0]); i++)
-        if (http_token_eq(h->name, h->name_len, fixed_hop_by_hop[i]))
+    for (size_t i = 0; i < n; i++)
+        if (http_token_eq(h->name, h->name_len, set[i]))
             return 1;
     return 0;
 }
 
-static void mark_connection_tokens(struct http_message *m, const struct http_header *conn)
+static int in_fixed_hop_set(const struct http_header *h)
+{
+    return in_set(h, fixed_hop_by_hop, sizeof(fixed_hop_by_hop) / sizeof(fixed_hop_by_hop[0]));
+}
+
+/* Reads one Connection header: marks the headers it names, and notes the
+ * close and keep-alive options in *close and *keep. */
+static void read_connection(struct http_message *m, const struct http_header *conn, int *close,
+                            int *keep)
 {
     const char *p = conn->value, *end = conn->value + conn->value_len;
     while (p < end) {
@@ -131,15 +144,28 @@ static void mark_connection_tokens(struct http_message *m, const struct http_hea
         if (tok_len == 0)
             continue;
         if (http_token_eq(tok, tok_len, "close"))
-            m->keep_alive = 0;
+            *close = 1;
         else if (http_token_eq(tok, tok_len, "keep-alive"))
-            m->keep_alive = m->version >= 11 ? m->keep_alive : 1;
+            *keep = 1;
         for (size_t i = 0; i < m->nheaders; i++) {
             struct http_header *h = &m->headers[i];
-            if (h->name_len == tok_len && case_eq(h->name, tok, tok_len))
+            if (h->name_len == tok_len && case_eq(h->name, tok, tok_len) &&
+                !in_set(h, never_hop_by_hop,
+                        sizeof(never_hop_by_hop) / sizeof(never_hop_by_hop[0])))
                 h->hop_by_hop = 1;
         }
     }
+}
+
+/* Persistence (RFC 9112 9.3): "close" always wins; HTTP/1.1 is persistent
+ * by default, HTTP/1.0 only with "keep-alive". */
+static void decide_keep_alive(struct http_message *m)
+{
+    int close = 0, keep = 0;
+    for (size_t i = 0; i < m->nheaders; i++)
+        if (http_token_eq(m->headers[i].name, m->headers[i].name_len, "connection"))
+            read_connection(m, &m->headers[i], &close, &keep);
+    m->keep_alive = !close && (m->version >= 11 || keep);
 }
 
 /*
@@ -199,10 +225,7 @@ static int parse_headers(const char *p, const char *end, const struct http_limit
         }
     }
 
-    m->keep_alive = m->version >= 11;
-    for (size_t i = 0; i < m->nheaders; i++)
-        if (http_token_eq(m->headers[i].name, m->headers[i].name_len, "connection"))
-            mark_connection_tokens(m, &m->headers[i]);
+    decide_keep_alive(m);
 
     m->framing = HTTP_FRAMING_NONE;
     m->content_length = 0;
@@ -356,11 +379,14 @@ int http_parse_request(const char *buf, size_t len, const struct http_limits *li
 {
     size_t skip = 0;
     /* RFC 9112 2.2: ignore empty lines before the request line (some
-     * clients send a CRLF after a POST body). */
+     * clients send a CRLF after a POST body). They count against the head
+     * limit, or a client could stream them forever. */
     while (skip + 1 < len && buf[skip] == '\r' && buf[skip + 1] == '\n')
         skip += 2;
+    if (skip >= lim->max_head_bytes)
+        FAIL(err, 431, "request header fields too large");
 
-    long end = locate_head(buf + skip, len - skip, lim->max_head_bytes, err);
+    long end = locate_head(buf + skip, len - skip, lim->max_head_bytes - skip, err);
     if (end <= 0)
         return (int)end;
 

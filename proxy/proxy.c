@@ -40,7 +40,6 @@ struct txn {
     uint64_t start_ns;
     const char *request_id; /* NUL-terminated, in the arena */
     size_t request_id_len;
-    int request_id_generated;
 
     /* The XML-RPC call, when the body is one. */
     int call_read; /* the body was looked at (parsing is skipped when no route needs it) */
@@ -61,6 +60,7 @@ struct txn {
     struct buf answer_head; /* status line and headers, without framing */
     struct buf answer_body; /* ANSWER_BUFFER: the whole body */
     char *answer_type;      /* ANSWER_BUFFER: the upstream's Content-Type */
+    int answer_has_body;    /* not a 204, 304 or answer to HEAD */
     int chunked_to_client;  /* ANSWER_STREAM: re-chunking for the client */
     int head_sent;
     int upstream_paused;
@@ -108,8 +108,10 @@ static void send_answer(struct txn *t, int status, const char *content_type, con
     append_header(&head, "X-Request-Id", 12, t->request_id, t->request_id_len);
     append_connection(t, &head);
     buf_append(&head, "\r\n", 2);
+    /* An answer to HEAD has the headers of the answer to GET, no body. */
+    int with_body = !http_token_eq(t->req->method, t->req->method_len, "HEAD");
     struct iovec iov[2] = {{head.data, head.len}, {(void *)body, body_len}};
-    client_sendv(t->client, iov, 2);
+    client_sendv(t->client, iov, with_body ? 2 : 1);
     buf_dispose(&head);
     client_end_response(t->client);
 }
@@ -204,7 +206,9 @@ static int is_header(const struct http_header *h, const char *name)
  * The request head for the upstream: the client's request line and
  * end-to-end headers as they came, minus hop-by-hop headers and the
  * framing (the body is re-framed with Content-Length), plus
- * X-Forwarded-For, and X-Request-Id and Host when the client sent none.
+ * X-Forwarded-For. Host comes first, as the client sent it (or the
+ * upstream's when an HTTP/1.0 client sent none); X-Request-Id is the
+ * transaction's, which is the client's unless it had to be made.
  */
 static void build_upstream_head(struct txn *t, struct buf *b)
 {
@@ -216,9 +220,14 @@ static void build_upstream_head(struct txn *t, struct buf *b)
     buf_append_char(b, ' ');
     buf_append(b, req->target, req->target_len);
     buf_append(b, " HTTP/1.1\r\n", 11);
+    if (req->host != NULL)
+        append_header(b, "Host", 4, req->host, req->host_len);
+    else
+        append_header(b, "Host", 4, t->upstream->host_header, strlen(t->upstream->host_header));
     for (size_t i = 0; i < req->msg.nheaders; i++) {
         const struct http_header *h = &req->msg.headers[i];
-        if (h->hop_by_hop || is_header(h, "content-length") || is_header(h, "expect"))
+        if (h->hop_by_hop || is_header(h, "content-length") || is_header(h, "expect") ||
+            is_header(h, "host") || is_header(h, "x-request-id"))
             continue;
         if (is_header(h, "x-forwarded-for")) {
             buf_append(&xff, h->value, h->value_len);
@@ -234,10 +243,7 @@ static void build_upstream_head(struct txn *t, struct buf *b)
     buf_append_str(&xff, client_address(t->client));
     append_header(b, "X-Forwarded-For", 15, xff.data, xff.len);
     buf_dispose(&xff);
-    if (t->request_id_generated)
-        append_header(b, "X-Request-Id", 12, t->request_id, t->request_id_len);
-    if (req->host == NULL)
-        append_header(b, "Host", 4, t->upstream->host_header, strlen(t->upstream->host_header));
+    append_header(b, "X-Request-Id", 12, t->request_id, t->request_id_len);
     if (t->body_len > 0 || http_token_eq(req->method, req->method_len, "POST") ||
         http_token_eq(req->method, req->method_len, "PUT") ||
         http_token_eq(req->method, req->method_len, "PATCH"))
@@ -328,6 +334,7 @@ static void on_forward_head(void *ctx, const struct http_response *resp)
 {
     struct txn *t = ctx;
     t->status = resp->status;
+    t->answer_has_body = resp->msg.framing != HTTP_FRAMING_NONE;
     build_answer_head(t, resp);
     if (t->mode == ANSWER_STREAM)
         stream_head(t, resp);
@@ -390,7 +397,10 @@ static void intercept_forwarded(struct txn *t)
 static void send_buffered(struct txn *t)
 {
     struct buf *b = &t->answer_head;
-    buf_appendf(b, "Content-Length: %zu\r\n", t->answer_body.len);
+    /* Without a body the upstream's own Content-Length (if any) went
+     * through in the head, as it must (a 304's describes the resource). */
+    if (t->answer_has_body)
+        buf_appendf(b, "Content-Length: %zu\r\n", t->answer_body.len);
     append_connection(t, b);
     buf_append(b, "\r\n", 2);
     struct iovec iov[2] = {{b->data, b->len}, {t->answer_body.data, t->answer_body.len}};
@@ -598,7 +608,6 @@ static void take_request_id(struct txn *t)
     ids_new_uuid(id);
     t->request_id = id;
     t->request_id_len = IDS_UUID_LEN;
-    t->request_id_generated = 1;
 }
 
 struct txn *proxy_handle(struct client *c, const struct http_request *req, const char *body,

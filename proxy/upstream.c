@@ -88,33 +88,25 @@ const char *upstream_error_text(enum upstream_error err)
     return "no error";
 }
 
-void upstream_pool_configure(struct upstream_pool *p, const struct upstream_def *def)
-{
-    p->timeout_ms = def->timeout_ms;
-    p->connect_timeout_ms = def->connect_timeout_ms;
-    p->keepalive_max = def->keepalive;
-    p->keepalive_timeout_ms = def->keepalive_timeout_ms;
-}
-
 struct upstream_pool *upstream_pool_new(struct event_base *base, const struct upstream_def *def)
 {
     struct upstream_pool *p = mem_calloc(1, sizeof(*p));
     p->base = base;
     memcpy(&p->addr, &def->addr.sa, def->addr.len);
     p->addr_len = def->addr.len;
-    upstream_pool_configure(p, def);
+    p->timeout_ms = def->timeout_ms;
+    p->connect_timeout_ms = def->connect_timeout_ms;
+    p->keepalive_max = def->keepalive;
+    p->keepalive_timeout_ms = def->keepalive_timeout_ms;
     return p;
 }
 
 int upstream_pool_serves(const struct upstream_pool *p, const struct upstream_def *def)
 {
-    return p->addr_len == def->addr.len && memcmp(&p->addr, &def->addr.sa, p->addr_len) == 0;
-}
-
-void upstream_pool_counts(const struct upstream_pool *p, unsigned *idle, unsigned *busy)
-{
-    *idle = p->nidle;
-    *busy = p->nbusy;
+    return p->addr_len == def->addr.len && memcmp(&p->addr, &def->addr.sa, p->addr_len) == 0 &&
+           p->timeout_ms == def->timeout_ms && p->connect_timeout_ms == def->connect_timeout_ms &&
+           p->keepalive_max == def->keepalive &&
+           p->keepalive_timeout_ms == def->keepalive_timeout_ms;
 }
 
 static void arm_timer(struct upconn *uc, unsigned ms)
@@ -174,7 +166,10 @@ static void fail(struct upconn *uc, enum upstream_error err, const char *detail)
 {
     const struct upstream_handler *h = uc->h;
     void *ctx = uc->ctx;
-    int stale = uc->reused && !uc->got_bytes;
+    /* Stale: a reused connection the upstream had closed, noticed before
+     * any byte of an answer. A timeout is never that: the request may be
+     * running there. */
+    int stale = uc->reused && !uc->got_bytes && err == UPSTREAM_ERR_CLOSED;
     close_busy(uc);
     if (h != NULL)
         h->on_error(ctx, err, stale, detail);
@@ -381,6 +376,7 @@ static void flush_request(struct upconn *uc)
         if (n < 0) {
             if (errno == EAGAIN || errno == EINTR) {
                 event_add(&uc->wev, NULL);
+                arm_timer(uc, uc->pool->timeout_ms); /* progress resets the wait */
                 return;
             }
             fail(uc, uc->reused ? UPSTREAM_ERR_CLOSED : UPSTREAM_ERR_CONNECT, strerror(errno));

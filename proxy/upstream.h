@@ -64,15 +64,10 @@ struct upstream_pool *upstream_pool_new(struct event_base *base, const struct up
  * have finished or been cancelled. NULL is a no-op. */
 void upstream_pool_free(struct upstream_pool *p);
 
-/* Nonzero when the pool connects where def points (so a reload can keep
- * the pool and its idle connections). */
+/* Nonzero when the pool connects where def points, with def's timeouts and
+ * keep-alive limits: upstreams that agree on all of it share a pool, and a
+ * reload that changes none of it keeps the pool and its idle connections. */
 int upstream_pool_serves(const struct upstream_pool *p, const struct upstream_def *def);
-
-/* Takes the timeouts and keep-alive limits of def (after a reload). */
-void upstream_pool_configure(struct upstream_pool *p, const struct upstream_def *def);
-
-/* Connections the pool has open, idle and busy (for metrics and tests). */
-void upstream_pool_counts(const struct upstream_pool *p, unsigned *idle, unsigned *busy);
 
 /*
  * Sends a request (the iov is copied where it cannot be written at once)

@@ -43,13 +43,6 @@ static int adopt_bound_port(int fd, struct config_addr *addr)
     return 0;
 }
 
-static int requested_port(const struct config_addr *a)
-{
-    if (a->sa.ss_family == AF_INET6)
-        return ntohs(((const struct sockaddr_in6 *)&a->sa)->sin6_port);
-    return ntohs(((const struct sockaddr_in *)&a->sa)->sin_port);
-}
-
 int worker_bind(struct config_addr *addr, char *err, size_t errlen)
 {
     int one = 1;
@@ -66,7 +59,7 @@ int worker_bind(struct config_addr *addr, char *err, size_t errlen)
         goto fail;
     if (listen(fd, LISTEN_BACKLOG) != 0)
         goto fail;
-    if (requested_port(addr) == 0 && adopt_bound_port(fd, addr) != 0)
+    if (config_addr_port(addr) == 0 && adopt_bound_port(fd, addr) != 0)
         goto fail;
     return fd;
 fail:
@@ -79,10 +72,8 @@ fail:
 static struct upstream_pool *pool_for(struct worker *w, const struct upstream_def *def)
 {
     for (size_t i = 0; i < w->npools; i++) {
-        if (upstream_pool_serves(w->pools[i], def)) {
-            upstream_pool_configure(w->pools[i], def);
+        if (upstream_pool_serves(w->pools[i], def))
             return w->pools[i];
-        }
     }
     w->pools = mem_realloc(w->pools, (w->npools + 1) * sizeof(*w->pools));
     w->pools[w->npools] = upstream_pool_new(w->base, def);
@@ -155,6 +146,36 @@ static void stop_accepting(struct worker *w)
     }
 }
 
+static void resume_accepting(struct worker *w)
+{
+    if (!w->accepting && !w->draining) {
+        event_add(w->accept_ev, NULL);
+        w->accepting = 1;
+    }
+}
+
+static void on_accept_retry(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    resume_accepting(arg);
+}
+
+/*
+ * Out of file descriptors: the pending connection stays in the backlog and
+ * the listening socket stays readable, so accepting again at once would spin
+ * the loop. Wait a moment (or for a connection to close) instead, and say so
+ * once per episode.
+ */
+static void pause_accepting(struct worker *w)
+{
+    static const struct timeval retry = {0, 100 * 1000};
+    log_warn("worker %u: out of file descriptors (%s); accepting again in 100 ms", w->id,
+             strerror(errno));
+    stop_accepting(w);
+    evtimer_add(w->accept_retry, &retry);
+}
+
 static void on_accept(evutil_socket_t fd, short what, void *arg)
 {
     struct worker *w = arg;
@@ -171,7 +192,7 @@ static void on_accept(evutil_socket_t fd, short what, void *arg)
         int cfd = accept4(fd, (struct sockaddr *)&peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (cfd < 0) {
             if (errno == EMFILE || errno == ENFILE)
-                log_warn("worker %u: out of file descriptors; accepting later", w->id);
+                pause_accepting(w);
             else if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
                 log_warn("worker %u: accept: %s", w->id, strerror(errno));
             return;
@@ -199,6 +220,7 @@ static void begin_drain(struct worker *w)
         return;
     w->draining = 1;
     stop_accepting(w);
+    evtimer_del(w->accept_retry);
     if (w->listen_fd >= 0) {
         close(w->listen_fd);
         w->listen_fd = -1;
@@ -247,10 +269,8 @@ void worker_client_closed(struct worker *w, struct client *c)
             event_base_loopexit(w->base, NULL);
         return;
     }
-    if (!w->accepting && w->nclients < w->wc->cfg->limits.max_connections) {
-        event_add(w->accept_ev, NULL);
-        w->accepting = 1;
-    }
+    if (w->nclients < w->wc->cfg->limits.max_connections)
+        resume_accepting(w);
 }
 
 static void *thread_main(void *arg)
@@ -280,6 +300,7 @@ int worker_start(struct worker *w, unsigned id, struct config *cfg, int listen_f
     w->accept_ev = event_new(w->base, w->listen_fd, EV_READ | EV_PERSIST, on_accept, w);
     w->notify_ev = event_new(w->base, -1, 0, on_notify, w);
     w->drain_timer = evtimer_new(w->base, on_drain_deadline, w);
+    w->accept_retry = evtimer_new(w->base, on_accept_retry, w);
     adopt_config(w, cfg);
     if (pthread_create(&w->thread, NULL, thread_main, w) != 0) {
         snprintf(err, errlen, "worker %u: cannot start its thread", id);
@@ -327,6 +348,8 @@ void worker_join(struct worker *w)
         event_free(w->notify_ev);
     if (w->drain_timer)
         event_free(w->drain_timer);
+    if (w->accept_retry)
+        event_free(w->accept_retry);
     if (w->listen_fd >= 0)
         close(w->listen_fd);
     if (w->base)

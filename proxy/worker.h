@@ -54,6 +54,7 @@ struct worker {
     struct event *accept_ev;
     struct event *notify_ev;
     struct event *drain_timer;
+    struct event *accept_retry;   /* accepting again after running out of descriptors */
     struct worker_config *wc;     /* current snapshot */
     struct upstream_pool **pools; /* every pool this worker opened, by address */
     size_t npools;

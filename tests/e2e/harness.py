@@ -215,7 +215,7 @@ class RecordingUpstream:
     """An HTTP/1.1 upstream that records every request and answers by path:
          /echo...          200, JSON of what it received
          /chunked          200, a chunked body
-         /slow?ms=N        waits N ms, then like /echo
+         .../slow?ms=N     waits N ms, then like /echo
          /status/N         status N with a short body
          /close            answers with Connection: close
          anything else     200, JSON echo
@@ -247,7 +247,7 @@ class RecordingUpstream:
                 with upstream.lock:
                     upstream.requests.append(record)
                 path = self.path.split("?")[0]
-                if path == "/slow":
+                if path.endswith("/slow"):
                     ms = int(self.path.split("ms=")[1]) if "ms=" in self.path else 1000
                     time.sleep(ms / 1000)
                 if path.startswith("/status/"):

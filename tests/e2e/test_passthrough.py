@@ -220,3 +220,94 @@ route everything * -> legacy
             t.join()
         self.assertEqual(errors, [])
         self.assertEqual(len(up.requests), 400)
+
+
+class Issue2RegressionTest(E2ETestCase):
+    """Defects found in review of the walking skeleton (issue 2)."""
+
+    def setUp(self):
+        super().setUp()
+        self.up = self.start_upstream()
+        self.proxy, self.port, _ = self.start_proxy(f"""
+listen 127.0.0.1:0
+upstream legacy http://127.0.0.1:{self.up.port} timeout=5000
+upstream quick  http://127.0.0.1:{self.up.port} timeout=300
+route quick http GET /quick/* -> quick
+route api   http * /api/* -> legacy
+route any   xmlrpc * -> legacy
+""")
+
+    def test_issue2_many_pipelined_answers_made_by_the_proxy(self):
+        # A large body makes the input buffer large; the read that ends it
+        # then brings tens of thousands of pipelined requests, each answered
+        # at once (no route). Serving them by recursion overflowed the stack.
+        n = 40000
+        data = (b"POST /nope HTTP/1.1\r\nHost: a\r\nContent-Length: 3000000\r\n\r\n"
+                + b"x" * 3000000 + b"GET /nope HTTP/1.1\r\nHost: a\r\n\r\n" * n
+                + b"GET /nope HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+        with socket.create_connection(("127.0.0.1", self.port), timeout=30) as s:
+            sender = threading.Thread(target=s.sendall, args=(data,))
+            sender.start()
+            answer = bytearray()
+            while chunk := s.recv(1 << 20):
+                answer += chunk
+            sender.join()
+        self.assertEqual(answer.count(b"HTTP/1.1 404 "), n + 2)
+
+    def test_issue2_empty_lines_before_a_request_count_against_the_head_limit(self):
+        raw = raw_exchange(self.port, b"\r\n" * 20000)
+        self.assertEqual(status_of(raw), 431)
+
+    def test_issue2_answer_to_head_made_by_the_proxy_has_no_body(self):
+        raw = raw_exchange(self.port, b"HEAD /nope HTTP/1.1\r\nHost: a\r\n\r\n"
+                                      b"GET /api/after HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+        first, _, rest = raw.partition(b"\r\n\r\n")
+        self.assertTrue(first.startswith(b"HTTP/1.1 404"))
+        self.assertTrue(rest.startswith(b"HTTP/1.1 200"), rest[:80])
+
+    def test_issue2_connection_cannot_strip_host_or_request_id(self):
+        raw_exchange(self.port, b"GET /api/x HTTP/1.1\r\nHost: legacy.example\r\n"
+                                b"X-Request-Id: keep-me\r\nConnection: close, host, x-request-id\r\n\r\n")
+        names = [(k.lower(), v) for k, v in self.up.last()["headers"]]
+        self.assertIn(("host", "legacy.example"), names)
+        self.assertIn(("x-request-id", "keep-me"), names)
+
+    def test_issue2_an_unusable_request_id_is_replaced_not_doubled(self):
+        http_request(self.port, "GET", "/api/x", headers={"X-Request-Id": "x" * 300})
+        ids = [v for k, v in self.up.last()["headers"] if k.lower() == "x-request-id"]
+        self.assertEqual(len(ids), 1)
+        self.assertNotEqual(ids[0], "x" * 300)
+
+    def test_issue2_close_wins_over_keep_alive(self):
+        raw = raw_exchange(self.port, b"GET /api/x HTTP/1.0\r\nConnection: close, keep-alive\r\n\r\n")
+        self.assertEqual(status_of(raw), 200)
+        self.assertIn(b"Connection: close", raw)
+
+    def test_issue2_a_timeout_on_a_reused_connection_is_not_retried(self):
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        conn.request("GET", "/quick/warm")  # leaves a pooled connection behind
+        conn.getresponse().read()
+        before = len(self.up.requests)
+        conn.request("GET", "/quick/slow?ms=1000")
+        self.assertEqual(conn.getresponse().status, 504)
+        conn.close()
+        time.sleep(1.2)
+        self.assertEqual(len(self.up.requests) - before, 1)
+
+    def test_issue2_upstreams_at_one_address_keep_their_own_timeouts(self):
+        status, _, _ = http_request(self.port, "GET", "/api/slow?ms=800")
+        self.assertEqual(status, 200)  # legacy: 5 s
+        status, _, _ = http_request(self.port, "GET", "/quick/slow?ms=800")
+        self.assertEqual(status, 504)  # quick: 300 ms
+
+    def test_issue2_expect_100_continue(self):
+        with socket.create_connection(("127.0.0.1", self.port), timeout=5) as s:
+            s.sendall(b"POST /api/x HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n"
+                      b"Expect: 100-continue\r\nConnection: close\r\n\r\n")
+            self.assertTrue(s.recv(4096).startswith(b"HTTP/1.1 100 Continue\r\n\r\n"))
+            s.sendall(b"hello")
+            answer = b""
+            while chunk := s.recv(65536):
+                answer += chunk
+        self.assertEqual(status_of(answer), 200)
+        self.assertEqual(self.up.last()["body"], "hello")

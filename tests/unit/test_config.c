@@ -3,6 +3,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static struct config *parse(const char *text, struct buf *errors)
 {
@@ -132,6 +133,8 @@ START_TEST(errors_name_file_and_line)
                  "needs XML-RPC calls");
     expect_error("max_body_size 10q\n", "max_body_size: invalid size '10q'");
     expect_error("listen nowhere\n", "listen: invalid address 'nowhere'");
+    expect_error("log_level verbose\n", "routes.conf:1: log_level: 'verbose' is not error");
+    expect_error("upstream z http://127.0.0.1:0/\n", "upstream z: port 0 is not a port");
 }
 END_TEST
 
@@ -168,6 +171,21 @@ START_TEST(admin_needs_a_token_off_loopback)
     ck_assert_str_eq(c->admin.token, "letmein");
     config_unref(c);
     buf_dispose(&errors);
+}
+END_TEST
+
+START_TEST(issue2_empty_admin_token_file_is_refused)
+{
+    char path[] = "/tmp/strangler-token-XXXXXX";
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(write(fd, "\n", 1), 1);
+    close(fd);
+    struct buf text = BUF_INIT;
+    buf_appendf(&text, "admin 0.0.0.0:8081 token=file:%s\n", path);
+    expect_error(buf_cstr(&text), "the token is empty");
+    unlink(path);
+    buf_dispose(&text);
 }
 END_TEST
 
@@ -230,6 +248,7 @@ Suite *config_suite(void)
     tcase_add_test(tc, errors_name_file_and_line);
     tcase_add_test(tc, events_url_password_never_echoed);
     tcase_add_test(tc, admin_needs_a_token_off_loopback);
+    tcase_add_test(tc, issue2_empty_admin_token_file_is_refused);
     tcase_add_test(tc, comments_only_at_token_start);
     tcase_add_test(tc, every_error_is_reported_not_just_the_first);
     tcase_add_test(tc, load_reports_a_missing_file);
