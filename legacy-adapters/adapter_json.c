@@ -194,16 +194,8 @@ static int decode_fault(struct arena *a, const struct adapter_call *c,
 
     if (xrjson_parse(a, ans->body ? ans->body : "", ans->body_len, c->limits, &v, &e) < 0)
         return -1;
-    const struct xr_value *code = xr_struct_get(v, "faultCode");
-    const struct xr_value *string = xr_struct_get(v, "faultString");
-    if (code == NULL || code->type != XR_INT || string == NULL || string->type != XR_STRING)
-        return -1;
-    out->is_fault = 1;
-    out->result = NULL;
-    out->fault_code = code->u.i;
-    out->fault_string = string->u.str.ptr;
-    out->fault_string_len = string->u.str.len;
-    return 0;
+    const char *why;
+    return xr_fault_read(v, out, &why);
 }
 
 /* The interop code a bare HTTP status stands for. */

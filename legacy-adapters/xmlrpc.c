@@ -45,6 +45,57 @@ struct xr_value *xr_value_new_string(struct arena *a, enum xr_type type, const c
     return v;
 }
 
+struct xr_value *xr_value_new_int(struct arena *a, int64_t i)
+{
+    struct xr_value *v = xr_value_new(a, XR_INT);
+    v->u.i = i;
+    return v;
+}
+
+struct xr_value *xr_value_new_double(struct arena *a, double d)
+{
+    struct xr_value *v = xr_value_new(a, XR_DOUBLE);
+    v->u.d = d;
+    return v;
+}
+
+struct xr_value *xr_value_new_bool(struct arena *a, int b)
+{
+    struct xr_value *v = xr_value_new(a, XR_BOOL);
+    v->u.b = b ? 1 : 0;
+    return v;
+}
+
+void xr_struct_add(struct arena *a, struct xr_value *s, const char *name, struct xr_value *child)
+{
+    child->name_len = strlen(name);
+    child->name = arena_strndup(a, name, child->name_len);
+    xr_value_append(s, child);
+}
+
+int xr_fault_read(const struct xr_value *v, struct xr_response *out, const char **why)
+{
+    const struct xr_value *code = xr_struct_get(v, "faultCode");
+    const struct xr_value *string = xr_struct_get(v, "faultString");
+
+    if (v == NULL || v->type != XR_STRUCT)
+        *why = "the fault value is not a struct";
+    else if (code == NULL || code->type != XR_INT)
+        *why = "the fault struct has no integer faultCode";
+    else if (string == NULL || string->type != XR_STRING)
+        *why = "the fault struct has no string faultString";
+    else
+        *why = NULL;
+    if (*why != NULL)
+        return -1;
+    out->is_fault = 1;
+    out->result = NULL;
+    out->fault_code = code->u.i;
+    out->fault_string = string->u.str.ptr;
+    out->fault_string_len = string->u.str.len;
+    return 0;
+}
+
 void xr_value_append(struct xr_value *list, struct xr_value *child)
 {
     child->next = NULL;
@@ -955,26 +1006,12 @@ out:
 /* A fault's value must be the struct the spec describes. */
 static int read_fault(const struct xr_value *v, struct xr_response *out, struct xr_error *err)
 {
-    const struct xr_value *code = xr_struct_get(v, "faultCode");
-    const struct xr_value *string = xr_struct_get(v, "faultString");
-
-    if (v->type != XR_STRUCT) {
-        set_error(err, XR_FAULT_INVALID_REQUEST, "<fault> value is not a <struct>");
+    const char *why;
+    if (xr_fault_read(v, out, &why) != 0) {
+        err->code = XR_FAULT_INVALID_REQUEST;
+        snprintf(err->message, sizeof(err->message), "<fault>: %s", why);
         return -1;
     }
-    if (code == NULL || code->type != XR_INT) {
-        set_error(err, XR_FAULT_INVALID_REQUEST, "<fault> struct without an integer faultCode");
-        return -1;
-    }
-    if (string == NULL || string->type != XR_STRING) {
-        set_error(err, XR_FAULT_INVALID_REQUEST, "<fault> struct without a string faultString");
-        return -1;
-    }
-    out->is_fault = 1;
-    out->result = NULL;
-    out->fault_code = code->u.i;
-    out->fault_string = string->u.str.ptr;
-    out->fault_string_len = string->u.str.len;
     return 0;
 }
 

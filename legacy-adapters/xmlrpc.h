@@ -66,10 +66,10 @@ struct xr_value {
     const char *name;      /* member name (NUL-terminated) inside a struct, else NULL */
     size_t name_len;
     union {
-        int64_t i;   /* XR_INT */
-        int b;       /* XR_BOOL: 0 or 1 */
-        double d;    /* XR_DOUBLE */
-        struct {     /* XR_STRING, XR_DATETIME, XR_BASE64 (decoded bytes) */
+        int64_t i;           /* XR_INT */
+        int b;               /* XR_BOOL: 0 or 1 */
+        double d;            /* XR_DOUBLE */
+        struct {             /* XR_STRING, XR_DATETIME, XR_BASE64 (decoded bytes) */
             const char *ptr; /* NUL-terminated for convenience; may contain NULs (base64) */
             size_t len;
         } str;
@@ -154,9 +154,21 @@ void xr_write_value(struct buf *out, const struct xr_value *v);
  * arena's. */
 struct xr_value *xr_value_new(struct arena *a, enum xr_type type);
 struct xr_value *xr_value_new_string(struct arena *a, enum xr_type type, const char *s, size_t len);
+struct xr_value *xr_value_new_int(struct arena *a, int64_t i);
+struct xr_value *xr_value_new_double(struct arena *a, double d);
+struct xr_value *xr_value_new_bool(struct arena *a, int b);
 /* Appends child to an XR_ARRAY or XR_STRUCT (for a struct, set child->name
- * first). */
+ * first, or use xr_struct_add). */
 void xr_value_append(struct xr_value *list, struct xr_value *child);
+/* Appends child to an XR_STRUCT as member `name` (copied into the arena). */
+void xr_struct_add(struct arena *a, struct xr_value *s, const char *name, struct xr_value *child);
+
+/*
+ * Reads a fault value, {faultCode: int, faultString: string}, into *out.
+ * Returns 0, or -1 with a static reason in *why when v is not shaped so.
+ * Shared by <fault> responses and the JSON contract's fault answers.
+ */
+int xr_fault_read(const struct xr_value *v, struct xr_response *out, const char **why);
 
 /* Finds the first member called `name` in an XR_STRUCT, or NULL. */
 const struct xr_value *xr_struct_get(const struct xr_value *s, const char *name);

@@ -312,16 +312,12 @@ static int enter(struct conv *c, const struct path *at)
 
 static struct xr_value *convert_number(struct conv *c, struct json_object *o, const struct path *at)
 {
-    struct xr_value *v = NULL;
-
     if (json_object_is_type(o, json_type_int)) {
         if (!int_fits(c, o)) {
             path_error(c->err, XR_FAULT_INTERNAL, at, "integer beyond the 64-bit range");
             return NULL;
         }
-        v = xr_value_new(c->arena, XR_INT);
-        v->u.i = json_object_get_int64(o);
-        return v;
+        return xr_value_new_int(c->arena, json_object_get_int64(o));
     }
     double d = json_object_get_double(o);
     if (!isfinite(d)) {
@@ -337,9 +333,7 @@ static struct xr_value *convert_number(struct conv *c, struct json_object *o, co
             path_error(c->err, XR_FAULT_PARSE, at, "%.20s is not JSON", text);
         return NULL;
     }
-    v = xr_value_new(c->arena, XR_DOUBLE);
-    v->u.d = d;
-    return v;
+    return xr_value_new_double(c->arena, d);
 }
 
 static struct xr_value *convert_array(struct conv *c, struct json_object *o, const struct path *at)
@@ -407,9 +401,7 @@ static struct xr_value *convert_object(struct conv *c, struct json_object *o, co
         struct xr_value *child = convert(c, json_object_iter_peek_value(&it), &here);
         if (child == NULL)
             return NULL;
-        child->name = arena_strndup(c->arena, key, key_len);
-        child->name_len = key_len;
-        xr_value_append(v, child);
+        xr_struct_add(c->arena, v, key, child);
     }
     c->depth--;
     return v;
@@ -418,15 +410,11 @@ static struct xr_value *convert_object(struct conv *c, struct json_object *o, co
 /* Recursion is bounded by the tokener's depth limit. */
 static struct xr_value *convert(struct conv *c, struct json_object *o, const struct path *at)
 {
-    struct xr_value *v = NULL;
-
     switch (json_object_get_type(o)) {
     case json_type_null:
         return xr_value_new(c->arena, XR_NIL);
     case json_type_boolean:
-        v = xr_value_new(c->arena, XR_BOOL);
-        v->u.b = json_object_get_boolean(o) ? 1 : 0;
-        return v;
+        return xr_value_new_bool(c->arena, json_object_get_boolean(o));
     case json_type_int:
     case json_type_double:
         return convert_number(c, o, at);

@@ -17,70 +17,35 @@
 #include <string.h>
 #include <unistd.h>
 
-/* ---- building XML-RPC values by hand (the layout is public) ---- */
+/* Values for the tests, built with xmlrpc.h's builders in an arena that
+ * each test gets fresh. */
+static struct arena *arena;
 
-static struct xr_value pool[64];
-static size_t pool_used;
-
-static struct xr_value *val(enum xr_type type)
+static void new_arena(void)
 {
-    ck_assert_uint_lt(pool_used, sizeof(pool) / sizeof(pool[0]));
-    struct xr_value *v = &pool[pool_used++];
-    memset(v, 0, sizeof(*v));
-    v->type = type;
-    return v;
+    arena = arena_new(0);
 }
 
-static struct xr_value *val_int(int64_t i)
+static void free_arena(void)
 {
-    struct xr_value *v = val(XR_INT);
-    v->u.i = i;
-    return v;
-}
-
-static struct xr_value *val_str(enum xr_type type, const char *s, size_t len)
-{
-    struct xr_value *v = val(type);
-    v->u.str.ptr = s;
-    v->u.str.len = len;
-    return v;
-}
-
-static struct xr_value *val_double(double d)
-{
-    struct xr_value *v = val(XR_DOUBLE);
-    v->u.d = d;
-    return v;
-}
-
-static void add(struct xr_value *list, const char *name, struct xr_value *child)
-{
-    child->name = name;
-    child->name_len = name != NULL ? strlen(name) : 0;
-    if (list->u.list.last == NULL)
-        list->u.list.first = child;
-    else
-        list->u.list.last->next = child;
-    list->u.list.last = child;
-    list->u.list.count++;
+    arena_free(arena);
+    arena = NULL;
 }
 
 /* ["AB-1", -3, 2.5, true, nil, {"a": 1}, base64 "hi", dateTime] */
 static struct xr_value *sample_params(void)
 {
-    struct xr_value *params = val(XR_ARRAY);
-    struct xr_value *b = val(XR_BOOL);
-    struct xr_value *st = val(XR_STRUCT);
-    b->u.b = 1;
-    add(st, "a", val_int(1));
-    add(params, NULL, val_str(XR_STRING, "AB-1", 4));
-    add(params, NULL, val_int(-3));
-    add(params, NULL, val_double(2.5));
-    add(params, NULL, b);
-    add(params, NULL, val(XR_NIL));
-    add(params, NULL, st);
-    add(params, NULL, val_str(XR_BASE64, "hi", 2));
-    add(params, NULL, val_str(XR_DATETIME, "19991231T23:59:59", 17));
+    struct xr_value *params = xr_value_new(arena, XR_ARRAY);
+    struct xr_value *st = xr_value_new(arena, XR_STRUCT);
+    xr_struct_add(arena, st, "a", xr_value_new_int(arena, 1));
+    xr_value_append(params, xr_value_new_string(arena, XR_STRING, "AB-1", 4));
+    xr_value_append(params, xr_value_new_int(arena, -3));
+    xr_value_append(params, xr_value_new_double(arena, 2.5));
+    xr_value_append(params, xr_value_new_bool(arena, 1));
+    xr_value_append(params, xr_value_new(arena, XR_NIL));
+    xr_value_append(params, st);
+    xr_value_append(params, xr_value_new_string(arena, XR_BASE64, "hi", 2));
+    xr_value_append(params, xr_value_new_string(arena, XR_DATETIME, "19991231T23:59:59", 17));
     return params;
 }
 
@@ -158,9 +123,9 @@ START_TEST(event_has_every_attribute_in_order)
 {
     struct buf b = BUF_INIT;
     struct xr_error err = {0, {0}};
-    struct xr_value *result = val(XR_STRUCT);
-    add(result, "ok", val(XR_BOOL));
-    add(result, "left", val_int(7));
+    struct xr_value *result = xr_value_new(arena, XR_STRUCT);
+    xr_struct_add(arena, result, "ok", xr_value_new(arena, XR_BOOL));
+    xr_struct_add(arena, result, "left", xr_value_new_int(arena, 7));
     result->u.list.first->u.b = 1;
     struct xr_response resp = {0, result, 0, NULL, 0};
     struct event_envelope env = sample_envelope();
@@ -280,9 +245,9 @@ START_TEST(nan_param_is_an_error)
     struct xr_error err = {0, {0}};
     struct event_envelope env = sample_envelope();
     struct event_exchange x = sample_exchange(NULL);
-    struct xr_value *params = val(XR_ARRAY);
-    add(params, NULL, val_int(1));
-    add(params, NULL, val_double(NAN));
+    struct xr_value *params = xr_value_new(arena, XR_ARRAY);
+    xr_value_append(params, xr_value_new_int(arena, 1));
+    xr_value_append(params, xr_value_new_double(arena, NAN));
     x.params = params;
 
     ck_assert_int_eq(event_write(&b, &env, &x, &err), -1);
@@ -296,7 +261,7 @@ START_TEST(nan_result_is_an_error)
 {
     struct buf b = BUF_INIT;
     struct xr_error err = {0, {0}};
-    struct xr_response resp = {0, val_double(INFINITY), 0, NULL, 0};
+    struct xr_response resp = {0, xr_value_new_double(arena, INFINITY), 0, NULL, 0};
     struct event_envelope env = sample_envelope();
     struct event_exchange x = sample_exchange(&resp);
 
@@ -421,8 +386,8 @@ START_TEST(unwritable_events_are_skipped)
     char method[400];
     fixture_open(&f);
     struct event_exchange x = sample_exchange(NULL);
-    struct xr_value *params = val(XR_ARRAY);
-    add(params, NULL, val_double(NAN));
+    struct xr_value *params = xr_value_new(arena, XR_ARRAY);
+    xr_value_append(params, xr_value_new_double(arena, NAN));
     x.params = params;
     ck_assert_int_eq(interceptor_record(f.ic, NULL, &x), -1);
 
@@ -471,17 +436,12 @@ START_TEST(wrapper_counts_and_destroys_state)
 }
 END_TEST
 
-static void reset_pool(void)
-{
-    pool_used = 0;
-}
-
 Suite *event_suite(void)
 {
     Suite *s = suite_create("event");
     TCase *tc = tcase_create("event");
     tcase_set_timeout(tc, UNIT_TIMEOUT);
-    tcase_add_checked_fixture(tc, reset_pool, NULL);
+    tcase_add_checked_fixture(tc, new_arena, free_arena);
     tcase_add_test(tc, event_has_every_attribute_in_order);
     tcase_add_test(tc, fault_answer_has_null_result_and_fault_object);
     tcase_add_test(tc, missing_parts_are_null);
@@ -492,7 +452,7 @@ Suite *event_suite(void)
 
     TCase *ti = tcase_create("interceptor");
     tcase_set_timeout(ti, UNIT_TIMEOUT);
-    tcase_add_checked_fixture(ti, reset_pool, NULL);
+    tcase_add_checked_fixture(ti, new_arena, free_arena);
     tcase_add_test(ti, interceptor_spools_events_with_type_and_key);
     tcase_add_test(ti, faults_are_recorded_only_with_on_faults);
     tcase_add_test(ti, unwritable_events_are_skipped);

@@ -716,7 +716,7 @@ START_TEST(malformed_responses_are_refused)
                          XR_FAULT_INVALID_REQUEST, "faultCode");
     expect_response_fail(PROLOGUE "<methodResponse><fault><value><int>1</int></value></fault>"
                                   "</methodResponse>",
-                         XR_FAULT_INVALID_REQUEST, "not a <struct>");
+                         XR_FAULT_INVALID_REQUEST, "not a struct");
     expect_response_fail(PROLOGUE "<methodResponse><fault></fault></methodResponse>",
                          XR_FAULT_INVALID_REQUEST, "<fault> without <value>");
     expect_response_fail(PROLOGUE "<methodResponse><params><param><value>1</value></param>"
@@ -748,27 +748,18 @@ static const char *written(const struct xr_value *v)
     return s;
 }
 
-static struct xr_value *int_value(int64_t i)
-{
-    struct xr_value *v = xr_value_new(arena, XR_INT);
-    v->u.i = i;
-    return v;
-}
-
-static struct xr_value *double_value(double d)
-{
-    struct xr_value *v = xr_value_new(arena, XR_DOUBLE);
-    v->u.d = d;
-    return v;
-}
-
 START_TEST(writes_scalars)
 {
-    ck_assert_str_eq(written(int_value(2147483647)), "<value><int>2147483647</int></value>");
-    ck_assert_str_eq(written(int_value(-2147483648LL)), "<value><int>-2147483648</int></value>");
-    ck_assert_str_eq(written(int_value(2147483648LL)), "<value><i8>2147483648</i8></value>");
-    ck_assert_str_eq(written(int_value(-2147483649LL)), "<value><i8>-2147483649</i8></value>");
-    ck_assert_str_eq(written(int_value(INT64_MIN)), "<value><i8>-9223372036854775808</i8></value>");
+    ck_assert_str_eq(written(xr_value_new_int(arena, 2147483647)),
+                     "<value><int>2147483647</int></value>");
+    ck_assert_str_eq(written(xr_value_new_int(arena, -2147483648LL)),
+                     "<value><int>-2147483648</int></value>");
+    ck_assert_str_eq(written(xr_value_new_int(arena, 2147483648LL)),
+                     "<value><i8>2147483648</i8></value>");
+    ck_assert_str_eq(written(xr_value_new_int(arena, -2147483649LL)),
+                     "<value><i8>-2147483649</i8></value>");
+    ck_assert_str_eq(written(xr_value_new_int(arena, INT64_MIN)),
+                     "<value><i8>-9223372036854775808</i8></value>");
     struct xr_value *b = xr_value_new(arena, XR_BOOL);
     ck_assert_str_eq(written(b), "<value><boolean>0</boolean></value>");
     b->u.b = 1;
@@ -790,15 +781,22 @@ END_TEST
 
 START_TEST(writes_doubles_in_shortest_round_trip_form)
 {
-    ck_assert_str_eq(written(double_value(0.1)), "<value><double>0.1</double></value>");
-    ck_assert_str_eq(written(double_value(1.0)), "<value><double>1.0</double></value>");
-    ck_assert_str_eq(written(double_value(-0.0)), "<value><double>-0.0</double></value>");
-    ck_assert_str_eq(written(double_value(1e-300)), "<value><double>1e-300</double></value>");
-    ck_assert_str_eq(written(double_value(DBL_MAX)),
+    ck_assert_str_eq(written(xr_value_new_double(arena, 0.1)),
+                     "<value><double>0.1</double></value>");
+    ck_assert_str_eq(written(xr_value_new_double(arena, 1.0)),
+                     "<value><double>1.0</double></value>");
+    ck_assert_str_eq(written(xr_value_new_double(arena, -0.0)),
+                     "<value><double>-0.0</double></value>");
+    ck_assert_str_eq(written(xr_value_new_double(arena, 1e-300)),
+                     "<value><double>1e-300</double></value>");
+    ck_assert_str_eq(written(xr_value_new_double(arena, DBL_MAX)),
                      "<value><double>1.7976931348623157e+308</double></value>");
-    ck_assert_str_eq(written(double_value(NAN)), "<value><double>nan</double></value>");
-    ck_assert_str_eq(written(double_value(INFINITY)), "<value><double>inf</double></value>");
-    ck_assert_str_eq(written(double_value(-INFINITY)), "<value><double>-inf</double></value>");
+    ck_assert_str_eq(written(xr_value_new_double(arena, NAN)),
+                     "<value><double>nan</double></value>");
+    ck_assert_str_eq(written(xr_value_new_double(arena, INFINITY)),
+                     "<value><double>inf</double></value>");
+    ck_assert_str_eq(written(xr_value_new_double(arena, -INFINITY)),
+                     "<value><double>-inf</double></value>");
 }
 END_TEST
 
@@ -822,7 +820,7 @@ START_TEST(writes_arrays_and_structs)
 {
     struct xr_value *s = xr_value_new(arena, XR_STRUCT);
     struct xr_value *a = xr_value_new(arena, XR_ARRAY);
-    struct xr_value *m1 = int_value(1);
+    struct xr_value *m1 = xr_value_new_int(arena, 1);
     struct xr_value *m2 = xr_value_new_string(arena, XR_STRING, "x", 1);
     m1->name = "a<&>";
     m1->name_len = 4;
@@ -847,13 +845,13 @@ START_TEST(writes_calls_responses_and_faults)
 {
     struct buf b = BUF_INIT;
     struct xr_value *params = xr_value_new(arena, XR_ARRAY);
-    xr_value_append(params, int_value(7));
+    xr_value_append(params, xr_value_new_int(arena, 7));
     xr_write_call(&b, "a&b", 3, params);
     ck_assert_str_eq(buf_cstr(&b), "<?xml version=\"1.0\"?>\n<methodCall><methodName>a&amp;b"
                                    "</methodName><params><param><value><int>7</int></value>"
                                    "</param></params></methodCall>\n");
     b.len = 0;
-    struct xr_response r = {0, int_value(1), 0, NULL, 0};
+    struct xr_response r = {0, xr_value_new_int(arena, 1), 0, NULL, 0};
     xr_write_response(&b, &r);
     ck_assert_str_eq(buf_cstr(&b), "<?xml version=\"1.0\"?>\n<methodResponse><params><param>"
                                    "<value><int>1</int></value></param></params>"
@@ -885,13 +883,13 @@ START_TEST(written_responses_and_calls_parse_back)
 
     b.len = 0;
     struct xr_value *params = xr_value_new(arena, XR_ARRAY);
-    xr_value_append(params, double_value(-0.0));
-    xr_value_append(params, double_value(1e-300));
-    xr_value_append(params, double_value(DBL_MAX));
-    xr_value_append(params, double_value(0.1));
-    xr_value_append(params, double_value(5e-324));
-    xr_value_append(params, double_value(NAN));
-    xr_value_append(params, double_value(-INFINITY));
+    xr_value_append(params, xr_value_new_double(arena, -0.0));
+    xr_value_append(params, xr_value_new_double(arena, 1e-300));
+    xr_value_append(params, xr_value_new_double(arena, DBL_MAX));
+    xr_value_append(params, xr_value_new_double(arena, 0.1));
+    xr_value_append(params, xr_value_new_double(arena, 5e-324));
+    xr_value_append(params, xr_value_new_double(arena, NAN));
+    xr_value_append(params, xr_value_new_double(arena, -INFINITY));
     xr_value_append(params, xr_value_new_string(arena, XR_STRING, " \r\n\t ", 5));
     xr_write_call(&b, " m ", 3, params);
     ck_assert_int_eq(parse_len(b.data, b.len, NULL, 0), 0);

@@ -30,32 +30,6 @@ static void teardown(void)
 /* ------------------------------------------------------------------------ */
 /* Helpers                                                                  */
 
-static struct xr_value *int_value(int64_t i)
-{
-    struct xr_value *v = xr_value_new(arena, XR_INT);
-    v->u.i = i;
-    return v;
-}
-
-static struct xr_value *double_value(double d)
-{
-    struct xr_value *v = xr_value_new(arena, XR_DOUBLE);
-    v->u.d = d;
-    return v;
-}
-
-static struct xr_value *str_value(enum xr_type type, const char *s, size_t len)
-{
-    return xr_value_new_string(arena, type, s, len);
-}
-
-static void add_member(struct xr_value *s, const char *name, struct xr_value *v)
-{
-    v->name = arena_strndup(arena, name, strlen(name));
-    v->name_len = strlen(name);
-    xr_value_append(s, v);
-}
-
 /* JSON text of v (in the arena), or NULL with err set. */
 static const char *to_json(const struct xr_value *v, const char *path)
 {
@@ -170,32 +144,32 @@ static int equal(const struct xr_value *a, const struct xr_value *b, char *why, 
 START_TEST(writes_every_type)
 {
     struct xr_value *b = xr_value_new(arena, XR_BOOL);
-    ck_assert_str_eq(to_json(int_value(INT64_MIN), "p"), "-9223372036854775808");
+    ck_assert_str_eq(to_json(xr_value_new_int(arena, INT64_MIN), "p"), "-9223372036854775808");
     ck_assert_str_eq(to_json(b, "p"), "false");
     b->u.b = 1;
     ck_assert_str_eq(to_json(b, "p"), "true");
-    ck_assert_str_eq(to_json(str_value(XR_STRING, "a\"\\\n\x01\xc3\xa9", 7), "p"),
+    ck_assert_str_eq(to_json(xr_value_new_string(arena, XR_STRING, "a\"\\\n\x01\xc3\xa9", 7), "p"),
                      "\"a\\\"\\\\\\n\\u0001\xc3\xa9\"");
-    ck_assert_str_eq(to_json(double_value(1.0), "p"), "1.0");
-    ck_assert_str_eq(to_json(double_value(-0.0), "p"), "-0.0");
-    ck_assert_str_eq(to_json(double_value(0.1), "p"), "0.1");
-    ck_assert_str_eq(to_json(double_value(1e-300), "p"), "1e-300");
-    ck_assert_str_eq(to_json(double_value(DBL_MAX), "p"), "1.7976931348623157e+308");
+    ck_assert_str_eq(to_json(xr_value_new_double(arena, 1.0), "p"), "1.0");
+    ck_assert_str_eq(to_json(xr_value_new_double(arena, -0.0), "p"), "-0.0");
+    ck_assert_str_eq(to_json(xr_value_new_double(arena, 0.1), "p"), "0.1");
+    ck_assert_str_eq(to_json(xr_value_new_double(arena, 1e-300), "p"), "1e-300");
+    ck_assert_str_eq(to_json(xr_value_new_double(arena, DBL_MAX), "p"), "1.7976931348623157e+308");
     ck_assert_str_eq(to_json(xr_value_new(arena, XR_NIL), "p"), "null");
     ck_assert_str_eq(to_json(NULL, "p"), "null");
-    ck_assert_str_eq(to_json(str_value(XR_BASE64, "\0\xff\0h", 4), "p"),
+    ck_assert_str_eq(to_json(xr_value_new_string(arena, XR_BASE64, "\0\xff\0h", 4), "p"),
                      "{\"$base64\":\"AP8AaA==\"}");
-    ck_assert_str_eq(to_json(str_value(XR_DATETIME, "19991231T23:59:59", 17), "p"),
+    ck_assert_str_eq(to_json(xr_value_new_string(arena, XR_DATETIME, "19991231T23:59:59", 17), "p"),
                      "{\"$datetime\":\"19991231T23:59:59\"}");
 
     struct xr_value *s = xr_value_new(arena, XR_STRUCT);
-    add_member(s, "z", int_value(1));
-    add_member(s, "a\"b", xr_value_new(arena, XR_ARRAY));
-    add_member(s, "z", xr_value_new(arena, XR_STRUCT));
+    xr_struct_add(arena, s, "z", xr_value_new_int(arena, 1));
+    xr_struct_add(arena, s, "a\"b", xr_value_new(arena, XR_ARRAY));
+    xr_struct_add(arena, s, "z", xr_value_new(arena, XR_STRUCT));
     struct xr_value *a = xr_value_new(arena, XR_ARRAY);
-    xr_value_append(a, int_value(2147483648LL));
+    xr_value_append(a, xr_value_new_int(arena, 2147483648LL));
     xr_value_append(a, s);
-    xr_value_append(a, str_value(XR_STRING, "", 0));
+    xr_value_append(a, xr_value_new_string(arena, XR_STRING, "", 0));
     ck_assert_str_eq(to_json(a, "p"), "[2147483648,{\"z\":1,\"a\\\"b\":[],\"z\":{}},\"\"]");
 }
 END_TEST
@@ -204,10 +178,10 @@ START_TEST(non_finite_doubles_are_refused_with_their_path)
 {
     struct xr_value *params = xr_value_new(arena, XR_ARRAY);
     struct xr_value *item = xr_value_new(arena, XR_STRUCT);
-    xr_value_append(params, int_value(1));
+    xr_value_append(params, xr_value_new_int(arena, 1));
     xr_value_append(params, item);
-    add_member(item, "sku", str_value(XR_STRING, "x", 1));
-    add_member(item, "price", double_value(NAN));
+    xr_struct_add(arena, item, "sku", xr_value_new_string(arena, XR_STRING, "x", 1));
+    xr_struct_add(arena, item, "price", xr_value_new_double(arena, NAN));
     ck_assert_ptr_null(to_json(params, "params"));
     ck_assert_int_eq(err.code, XR_FAULT_INVALID_PARAMS);
     ck_assert_str_eq(err.message, "params[1].price: NaN has no JSON form");
@@ -217,12 +191,12 @@ START_TEST(non_finite_doubles_are_refused_with_their_path)
     ck_assert_str_eq(err.message, "params[1].price: Infinity has no JSON form");
 
     struct xr_value *deep = xr_value_new(arena, XR_ARRAY);
-    xr_value_append(deep, double_value(-INFINITY));
+    xr_value_append(deep, xr_value_new_double(arena, -INFINITY));
     item->u.list.last->u.d = 2.0;
-    add_member(item, "tiers", deep);
+    xr_struct_add(arena, item, "tiers", deep);
     ck_assert_ptr_null(to_json(params, "params"));
     ck_assert_str_eq(err.message, "params[1].tiers[0]: -Infinity has no JSON form");
-    ck_assert_ptr_null(to_json(double_value(NAN), "result"));
+    ck_assert_ptr_null(to_json(xr_value_new_double(arena, NAN), "result"));
     ck_assert_str_eq(err.message, "result: NaN has no JSON form");
 }
 END_TEST
@@ -556,11 +530,11 @@ static struct xr_value *random_int(void)
         0, 1, -1, INT32_MAX, INT32_MIN, INT32_MAX + 1LL, INT32_MIN - 1LL, INT64_MAX, INT64_MIN};
     switch (below(3)) {
     case 0:
-        return int_value(edges[below(sizeof(edges) / sizeof(edges[0]))]);
+        return xr_value_new_int(arena, edges[below(sizeof(edges) / sizeof(edges[0]))]);
     case 1:
-        return int_value((int64_t)(int32_t)rng());
+        return xr_value_new_int(arena, (int64_t)(int32_t)rng());
     default:
-        return int_value((int64_t)rng());
+        return xr_value_new_int(arena, (int64_t)rng());
     }
 }
 
@@ -571,7 +545,7 @@ static struct xr_value *random_double(void)
         double d;
         memcpy(&d, &bits, sizeof(d));
         if (isfinite(d))
-            return double_value(d);
+            return xr_value_new_double(arena, d);
     }
 }
 
