@@ -1,47 +1,11 @@
 #include "common/jsonw.h"
 
+#include "common/utf8.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/*
- * Length of the valid UTF-8 sequence at s (at most `avail` bytes), or 0 if
- * the bytes there are not valid UTF-8 (overlong forms, surrogates and code
- * points above U+10FFFF are invalid, per RFC 3629).
- */
-static size_t utf8_sequence_len(const unsigned char *s, size_t avail)
-{
-    unsigned char c = s[0];
-    size_t n;
-    unsigned int cp;
-
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xc2 && c <= 0xdf) {
-        n = 2;
-        cp = c & 0x1f;
-    } else if (c >= 0xe0 && c <= 0xef) {
-        n = 3;
-        cp = c & 0x0f;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        n = 4;
-        cp = c & 0x07;
-    } else {
-        return 0;
-    }
-    if (avail < n)
-        return 0;
-    for (size_t i = 1; i < n; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3f);
-    }
-    if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-        (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    return n;
-}
 
 void jsonw_string(struct buf *b, const char *s, size_t len)
 {
@@ -62,7 +26,8 @@ void jsonw_string(struct buf *b, const char *s, size_t len)
         buf_append(b, s + i - run, run);
         run = 0;
         if (c >= 0x80) {
-            size_t n = utf8_sequence_len(p + i, len - i);
+            unsigned cp;
+            size_t n = utf8_decode(p + i, len - i, &cp);
             if (n == 0) {
                 buf_append(b, "\xef\xbf\xbd", 3); /* U+FFFD */
                 i++;

@@ -1,6 +1,7 @@
 #include "legacy-adapters/xmlrpc.h"
 
 #include "common/jsonw.h"
+#include "common/utf8.h"
 #include "legacy-adapters/base64.h"
 
 #include <libxml/SAX2.h>
@@ -1050,31 +1051,9 @@ out:
  */
 static size_t xml_char_len(const unsigned char *s, size_t avail)
 {
-    unsigned char c = s[0];
-    size_t n;
     unsigned cp;
-
-    if (c >= 0xc2 && c <= 0xdf) {
-        n = 2;
-        cp = c & 0x1fu;
-    } else if (c >= 0xe0 && c <= 0xef) {
-        n = 3;
-        cp = c & 0x0fu;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        n = 4;
-        cp = c & 0x07u;
-    } else {
-        return 0;
-    }
-    if (avail < n)
-        return 0;
-    for (size_t i = 1; i < n; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        cp = cp << 6 | (s[i] & 0x3fu);
-    }
-    if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-        (cp >= 0xd800 && cp <= 0xdfff) || cp == 0xfffe || cp == 0xffff)
+    size_t n = utf8_decode(s, avail, &cp);
+    if (n == 0 || cp == 0xfffe || cp == 0xffff)
         return 0;
     return n;
 }
