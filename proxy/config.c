@@ -3,6 +3,8 @@
 #include "common/log.h"
 #include "common/mem.h"
 #include "proxy/http.h"
+#include "proxy/metrics.h"
+#include "proxy/router.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -24,7 +26,8 @@ struct parser {
     struct buf *errors;
     int nerrors;
     struct config *cfg;
-    char *base_dir; /* folder of the file, for relative paths; NULL: cwd */
+    const char *line_start; /* the current line, for the columns of a route's action */
+    char *base_dir;         /* folder of the file, for relative paths; NULL: cwd */
     size_t upstream_cap, route_cap;
     int seen[24]; /* line of the first occurrence of each once-only directive */
 };
@@ -353,15 +356,106 @@ static int do_listen(struct parser *p, const struct directive *d, char **argv, i
     return parse_addr(p, "listen", argv[1], &p->cfg->listen);
 }
 
-/* Reads the admin token from where `spec` says. An unset variable is only
- * a warning on loopback, where no token is needed: the file stays usable on
- * a developer's machine. Off loopback it is an error, never an open API. */
-static int read_token_source(struct parser *p, const char *spec, int loopback, char **out)
+static void add_token(struct config_admin *a, const char *name, size_t name_len, const char *secret,
+                      size_t secret_len)
+{
+    a->tokens = mem_realloc(a->tokens, (a->ntokens + 1) * sizeof(*a->tokens));
+    a->tokens[a->ntokens].name = mem_strndup(name, name_len);
+    a->tokens[a->ntokens].secret = mem_strndup(secret, secret_len);
+    a->ntokens++;
+}
+
+static int token_name_taken(const struct config_admin *a, const char *name, size_t len)
+{
+    for (size_t i = 0; i < a->ntokens; i++)
+        if (strlen(a->tokens[i].name) == len && memcmp(a->tokens[i].name, name, len) == 0)
+            return 1;
+    return 0;
+}
+
+#define TOKEN_LINE_MAX 1024
+
+/*
+ * One line of a token file: a bare secret (named "admin"), or NAME SECRET.
+ * Blank lines and lines starting with '#' are skipped. Returns 1 when a
+ * token was added, 0 for a skipped line, -1 after reporting an error.
+ */
+static int read_token_line(struct parser *p, const char *spec, int n, char *line,
+                           struct config_admin *a)
+{
+    size_t len = strcspn(line, "\r\n");
+    line[len] = '\0';
+    char *s = line + strspn(line, " \t");
+    if (*s == '\0' || *s == '#')
+        return 0;
+    const char *name = "admin", *secret = s;
+    size_t name_len = 5;
+    char *blank = strpbrk(s, " \t");
+    if (blank != NULL) {
+        name = s;
+        name_len = (size_t)(blank - s);
+        secret = blank + strspn(blank, " \t");
+        if (*secret == '\0' || strpbrk(secret, " \t") != NULL) {
+            report(p, "admin: token=%s: line %d: expected SECRET or NAME SECRET", spec, n);
+            return -1;
+        }
+    }
+    if (token_name_taken(a, name, name_len)) {
+        report(p, "admin: token=%s: line %d: the name '%.*s' is used twice", spec, n, (int)name_len,
+               name);
+        return -1;
+    }
+    add_token(a, name, name_len, secret, strlen(secret));
+    return 1;
+}
+
+static int read_token_file(struct parser *p, const char *spec, struct config_admin *a)
+{
+    char line[TOKEN_LINE_MAX];
+    int rc = -1, n = 0, added = 0;
+    FILE *f = fopen(spec + 5, "r");
+    if (f == NULL) {
+        report(p, "admin: token=%s: cannot read the file: %s", spec, strerror(errno));
+        goto out;
+    }
+    while (fgets(line, sizeof(line), f) != NULL) {
+        n++;
+        if (strchr(line, '\n') == NULL && !feof(f)) {
+            report(p, "admin: token=%s: line %d is longer than %d bytes", spec, n,
+                   TOKEN_LINE_MAX - 2);
+            goto out;
+        }
+        int r = read_token_line(p, spec, n, line, a);
+        if (r < 0)
+            goto out;
+        added += r;
+    }
+    if (added == 0) {
+        report(p, "admin: token=%s: the file holds no token", spec);
+        goto out;
+    }
+    rc = 0;
+out:
+    explicit_bzero(line, sizeof(line));
+    if (f)
+        fclose(f);
+    return rc;
+}
+
+/* Reads admin tokens from where `spec` says. An unset variable is only a
+ * warning on loopback, where no token is needed: the file stays usable on a
+ * developer's machine. Off loopback it is an error, never an open API. */
+static int read_token_source(struct parser *p, const char *spec, int loopback,
+                             struct config_admin *a)
 {
     if (strncmp(spec, "env:", 4) == 0) {
         const char *v = getenv(spec + 4);
         if (v != NULL && v[0] != '\0') {
-            *out = mem_strdup(v);
+            if (token_name_taken(a, "admin", 5)) {
+                report(p, "admin: token=%s: a second token named 'admin'", spec);
+                return -1;
+            }
+            add_token(a, "admin", 5, v, strlen(v));
             return 0;
         }
         if (loopback) {
@@ -374,31 +468,8 @@ static int read_token_source(struct parser *p, const char *spec, int loopback, c
         report(p, "admin: token=%s: the environment variable is not set", spec);
         return -1;
     }
-    if (strncmp(spec, "file:", 5) == 0) {
-        FILE *f = fopen(spec + 5, "r");
-        char line[512];
-        if (f == NULL || fgets(line, sizeof(line), f) == NULL) {
-            report(p, "admin: token=%s: cannot read the file: %s", spec,
-                   f ? "it is empty" : strerror(errno));
-            if (f)
-                fclose(f);
-            return -1;
-        }
-        fclose(f);
-        size_t len = strcspn(line, "\r\n");
-        if (line[len] == '\0' && len == sizeof(line) - 1) {
-            report(p, "admin: token=%s: the token is longer than %zu bytes", spec,
-                   sizeof(line) - 2);
-            return -1;
-        }
-        line[len] = '\0';
-        if (len == 0) {
-            report(p, "admin: token=%s: the token is empty", spec);
-            return -1;
-        }
-        *out = mem_strdup(line);
-        return 0;
-    }
+    if (strncmp(spec, "file:", 5) == 0)
+        return read_token_file(p, spec, a);
     report(p, "admin: token must be env:VARIABLE or file:PATH, so the secret stays out of "
               "routes.conf");
     return -1;
@@ -416,10 +487,10 @@ static int do_admin(struct parser *p, const struct directive *d, char **argv, in
                    argv[i]);
             return -1;
         }
-        if (read_token_source(p, argv[i] + 6, addr_is_loopback(&a->addr), &a->token) != 0)
+        if (read_token_source(p, argv[i] + 6, addr_is_loopback(&a->addr), a) != 0)
             return -1;
     }
-    if (a->token == NULL && !addr_is_loopback(&a->addr)) {
+    if (a->ntokens == 0 && !addr_is_loopback(&a->addr)) {
         report(p, "admin: %s is not a loopback address; set token= to expose the admin API",
                argv[1]);
         return -1;
@@ -595,8 +666,8 @@ static struct route *add_route(struct parser *p)
     return r;
 }
 
-/* Parses the MATCH part of a route (argv up to "->"). */
-static int parse_match(struct parser *p, struct route *r, char **argv, int argc)
+/* Parses the MATCH part of a route, without its conditions. */
+static int parse_match_kind(struct parser *p, struct route *r, char **argv, int argc)
 {
     if (argc == 1 && strcmp(argv[0], "*") == 0) {
         r->match = ROUTE_MATCH_ANY;
@@ -635,9 +706,48 @@ static int parse_match(struct parser *p, struct route *r, char **argv, int argc)
         r->pattern_len = len;
         return 0;
     }
-    report(p, "route %s: invalid match (expected 'xmlrpc GLOB', 'http METHOD PATH' or '*')",
+    report(p,
+           "route %s: invalid match (expected 'xmlrpc GLOB', 'http METHOD PATH' or '*', then "
+           "optional 'header NAME=VALUE' conditions)",
            r->name);
     return -1;
+}
+
+static int parse_condition(struct parser *p, struct route *r, const char *text)
+{
+    const char *eq = strchr(text, '=');
+    if (eq == NULL || eq == text) {
+        report(p, "route %s: invalid condition 'header %s' (expected header NAME=VALUE)", r->name,
+               text);
+        return -1;
+    }
+    for (const char *c = text; c < eq; c++)
+        if (!http_is_token_char((unsigned char)*c)) {
+            report(p, "route %s: invalid header name '%.*s'", r->name, (int)(eq - text), text);
+            return -1;
+        }
+    r->conditions = mem_realloc(r->conditions, (r->nconditions + 1) * sizeof(*r->conditions));
+    struct route_condition *k = &r->conditions[r->nconditions++];
+    k->name_len = (size_t)(eq - text);
+    k->name = mem_strndup(text, k->name_len);
+    k->value = mem_strdup(eq + 1);
+    k->value_len = strlen(eq + 1);
+    return 0;
+}
+
+/* Parses the MATCH part of a route (argv up to "->"): the match itself,
+ * then any number of `header NAME=VALUE` conditions. */
+static int parse_match(struct parser *p, struct route *r, char **argv, int argc)
+{
+    int first = argc;
+    while (first >= 2 && strcmp(argv[first - 2], "header") == 0)
+        first -= 2;
+    if (parse_match_kind(p, r, argv, first) != 0)
+        return -1;
+    for (int i = first; i < argc; i += 2)
+        if (parse_condition(p, r, argv[i + 1]) != 0)
+            return -1;
+    return 0;
 }
 
 /* An event type is also the default routing key, so it must be a valid
@@ -673,6 +783,25 @@ static int parse_route_option(struct parser *p, struct route *r, const char *opt
     return -1;
 }
 
+/*
+ * Parses the ACTION after "->" and remembers where it sits in the line, so
+ * that a flip can rewrite exactly those bytes. Today an action is one
+ * upstream name; the actions that name several targets (shadow, canary,
+ * fallback) extend this function. Returns the number of words it took, or
+ * -1 after reporting an error.
+ */
+static int parse_action(struct parser *p, struct route *r, char **argv, int argc)
+{
+    (void)argc;
+    /* The upstream is looked up once the whole file is read, so routes may
+     * name upstreams declared further down. */
+    r->upstream_name = mem_strdup(argv[0]);
+    r->action = mem_strdup(argv[0]);
+    r->action_start = (size_t)(argv[0] - p->line_start);
+    r->action_end = r->action_start + strlen(argv[0]);
+    return 1;
+}
+
 static int do_route(struct parser *p, const struct directive *d, char **argv, int argc)
 {
     (void)d;
@@ -698,13 +827,14 @@ static int do_route(struct parser *p, const struct directive *d, char **argv, in
     }
     struct route *r = add_route(p);
     r->name = mem_strdup(argv[1]);
-    /* The upstream is looked up once the whole file is read, so routes may
-     * name upstreams declared further down. */
-    r->upstream_name = mem_strdup(argv[arrow + 1]);
+    r->counters = metrics_route_counters(r->name);
     if (parse_match(p, r, argv + 2, arrow - 2) != 0)
         return -1;
+    int used = parse_action(p, r, argv + arrow + 1, argc - arrow - 1);
+    if (used < 0)
+        return -1;
     int rc = 0;
-    for (int i = arrow + 2; i < argc; i++)
+    for (int i = arrow + 1 + used; i < argc; i++)
         if (parse_route_option(p, r, argv[i]) != 0)
             rc = -1;
     return rc;
@@ -720,7 +850,7 @@ static int do_route(struct parser *p, const struct directive *d, char **argv, in
 
 static const struct directive directives[] = {
     {"listen", 1, 1, do_listen, 1, {0}},
-    {"admin", 1, 2, do_admin, 1, {0}},
+    {"admin", 1, -1, do_admin, 1, {0}},
     {"workers", 1, 1, do_single, 1, {"workers", set_uint, offsetof(struct config, workers), 1, 64}},
     {"upstream", 2, -1, do_upstream, 0, {0}},
     {"events", 1, -1, do_events, 1, {0}},
@@ -791,6 +921,7 @@ static int tokenize(char *line, char **argv)
 static void parse_line(struct parser *p, char *line)
 {
     char *argv[MAX_TOKENS];
+    p->line_start = line;
     int argc = tokenize(line, argv);
     if (argc < 0) {
         report(p, "too many words on one line (at most %d)", MAX_TOKENS);
@@ -827,6 +958,8 @@ static void resolve_routes(struct parser *p)
     for (size_t i = 0; i < c->nroutes; i++) {
         struct route *r = &c->routes[i];
         p->line = r->line;
+        if (r->upstream_name == NULL)
+            continue; /* its line was refused already */
         r->upstream = config_find_upstream(c, r->upstream_name);
         if (r->upstream == NULL)
             report(p, "route %s: unknown upstream '%s'", r->name, r->upstream_name);
@@ -838,6 +971,39 @@ static void resolve_routes(struct parser *p)
             c->has_xmlrpc_routes = 1;
         if (r->intercept || (r->upstream != NULL && r->upstream->adapter != NULL))
             c->needs_params = 1;
+    }
+}
+
+/* A route that an earlier one always takes first is a mistake the file
+ * itself shows: say so, with both lines. */
+static void warn_shadowed_routes(struct parser *p)
+{
+    const struct config *c = p->cfg;
+    for (size_t j = 1; j < c->nroutes; j++) {
+        for (size_t i = 0; i < j; i++) {
+            if (!router_route_covers(&c->routes[i], &c->routes[j]))
+                continue;
+            p->line = c->routes[j].line;
+            warn(p, "route %s can never match: route %s (line %d) takes all it would",
+                 c->routes[j].name, c->routes[i].name, c->routes[i].line);
+            break;
+        }
+    }
+}
+
+/* An upstream nothing routes to is harmless (a new service waiting for its
+ * flip), but often a typo in a route: worth a warning. */
+static void warn_unused_upstreams(struct parser *p)
+{
+    const struct config *c = p->cfg;
+    for (size_t u = 0; u < c->nupstreams; u++) {
+        int used = 0;
+        for (size_t i = 0; i < c->nroutes && !used; i++)
+            used = c->routes[i].upstream == &c->upstreams[u];
+        if (used)
+            continue;
+        p->line = c->upstreams[u].line;
+        warn(p, "upstream %s is not used by any route", c->upstreams[u].name);
     }
 }
 
@@ -890,23 +1056,33 @@ static void free_config(struct config *c)
         free(r->pattern);
         free(r->http_method);
         free(r->upstream_name);
+        free(r->action);
+        for (size_t k = 0; k < r->nconditions; k++) {
+            free(r->conditions[k].name);
+            free(r->conditions[k].value);
+        }
+        free(r->conditions);
         free((char *)r->rule.type);
         free((char *)r->rule.key);
     }
     free(c->routes);
     free_addr(&c->listen);
     free_addr(&c->admin.addr);
-    if (c->admin.token != NULL) {
-        /* The token is a secret: do not leave it in freed heap memory. */
-        explicit_bzero(c->admin.token, strlen(c->admin.token));
-        free(c->admin.token);
+    for (size_t i = 0; i < c->admin.ntokens; i++) {
+        /* A secret: do not leave it in freed heap memory. */
+        char *secret = c->admin.tokens[i].secret;
+        explicit_bzero(secret, strlen(secret));
+        free(secret);
+        free(c->admin.tokens[i].name);
     }
+    free(c->admin.tokens);
     free(c->events.url);
     free(c->events.exchange);
     free(c->events.source);
     free(c->spool_dir);
     free(c->log_level);
     free(c->path);
+    free(c->text);
     free(c);
 }
 
@@ -920,6 +1096,8 @@ static struct config *parse_text(const char *name, char *base_dir, const char *t
     p.cfg = mem_calloc(1, sizeof(*p.cfg));
     atomic_init(&p.cfg->refs, 1);
     p.cfg->path = mem_strdup(name);
+    p.cfg->text = mem_strndup(text, len);
+    p.cfg->text_len = len;
     set_defaults(p.cfg);
 
     const char *s = text, *end = text + len;
@@ -936,6 +1114,10 @@ static struct config *parse_text(const char *name, char *base_dir, const char *t
         s += line_len + 1;
     }
     resolve_routes(&p);
+    if (p.nerrors == 0) {
+        warn_shadowed_routes(&p);
+        warn_unused_upstreams(&p);
+    }
     finish(&p);
     if (p.nerrors > 0) {
         free_config(p.cfg);
@@ -959,11 +1141,18 @@ static char *folder_of(const char *path)
     return mem_strndup(path, (size_t)(slash - path));
 }
 
+struct config *config_parse_as(const char *path, const char *text, size_t len, struct buf *errors)
+{
+    char *dir = folder_of(path);
+    struct config *c = parse_text(path, dir, text, len, errors);
+    free(dir);
+    return c;
+}
+
 struct config *config_load(const char *path, struct buf *errors)
 {
     struct config *c = NULL;
     struct buf text = BUF_INIT;
-    char *dir = NULL;
     FILE *f = fopen(path, "r");
     if (f == NULL) {
         if (errors)
@@ -979,12 +1168,10 @@ struct config *config_load(const char *path, struct buf *errors)
             buf_appendf(errors, "%s:0: cannot read: %s\n", path, strerror(errno));
         goto out;
     }
-    dir = folder_of(path);
-    c = parse_text(path, dir, text.data ? text.data : "", text.len, errors);
+    c = config_parse_as(path, text.data ? text.data : "", text.len, errors);
 out:
     if (f)
         fclose(f);
-    free(dir);
     buf_dispose(&text);
     return c;
 }
@@ -1016,4 +1203,30 @@ const struct upstream_def *config_find_upstream(const struct config *c, const ch
         if (strcmp(c->upstreams[i].name, name) == 0)
             return &c->upstreams[i];
     return NULL;
+}
+
+const struct route *config_find_route(const struct config *c, const char *name)
+{
+    for (size_t i = 0; i < c->nroutes; i++)
+        if (strcmp(c->routes[i].name, name) == 0)
+            return &c->routes[i];
+    return NULL;
+}
+
+void config_describe_match(const struct route *r, struct buf *out)
+{
+    switch (r->match) {
+    case ROUTE_MATCH_XMLRPC:
+        buf_appendf(out, "xmlrpc %s", r->pattern);
+        break;
+    case ROUTE_MATCH_HTTP:
+        buf_appendf(out, "http %s %s%s", r->http_method, r->pattern, r->path_prefix ? "*" : "");
+        break;
+    case ROUTE_MATCH_ANY:
+    case ROUTE_MATCH_NONE:
+        buf_append_char(out, '*');
+        break;
+    }
+    for (size_t i = 0; i < r->nconditions; i++)
+        buf_appendf(out, " header %s=%s", r->conditions[i].name, r->conditions[i].value);
 }

@@ -67,18 +67,35 @@ enum route_match_kind {
     ROUTE_MATCH_ANY,    /* * */
 };
 
-/* A `route NAME MATCH -> ACTION [options]` line. */
+/* A `header NAME=VALUE` condition of a route: the request must carry the
+ * header (name compared without case) with a value matching the glob VALUE. */
+struct route_condition {
+    char *name;
+    size_t name_len;
+    char *value;
+    size_t value_len;
+};
+
+struct route_counters;
+
+/* A `route NAME MATCH [header NAME=VALUE]... -> ACTION [options]` line. */
 struct route {
     char *name;
     enum route_match_kind match;
     char *pattern; /* XMLRPC: method glob; HTTP: path (without a trailing '*') */
     size_t pattern_len;
-    int path_prefix;   /* HTTP: the path ended in '*' */
-    char *http_method; /* HTTP: "POST", or "*" for any */
+    int path_prefix;                    /* HTTP: the path ended in '*' */
+    char *http_method;                  /* HTTP: "POST", or "*" for any */
+    struct route_condition *conditions; /* all must hold */
+    size_t nconditions;
+    char *action;        /* as written after "->", e.g. "stock-svc" */
+    size_t action_start; /* byte offsets of the action in its line, so a flip */
+    size_t action_end;   /* can rewrite it in place (conffile.h) */
     char *upstream_name;
     const struct upstream_def *upstream; /* the action: where calls go */
     int intercept;
-    struct intercept_rule rule; /* strings owned by the route */
+    struct intercept_rule rule;      /* strings owned by the route */
+    struct route_counters *counters; /* process-wide, by route name (metrics.h) */
     int line;
 };
 
@@ -105,16 +122,30 @@ struct config_events {
     char *source; /* CloudEvents source */
 };
 
-/* The `admin ADDR [token=env:VAR|file:PATH]` line. */
+/* A credential for the admin API. The name is who a flip or reload is
+ * attributed to in the audit log; the secret is never logged. */
+struct admin_token {
+    char *name;
+    char *secret;
+};
+
+/*
+ * The `admin ADDR [token=env:VAR|file:PATH ...]` line. A variable holds one
+ * secret, named "admin"; a file holds either one bare secret (also "admin")
+ * or one `NAME SECRET` pair a line, so each person or tool has its own.
+ */
 struct config_admin {
     int enabled;
     struct config_addr addr;
-    char *token; /* the secret itself, NULL when none; never logged */
+    struct admin_token *tokens; /* none: the API is open (loopback only) */
+    size_t ntokens;
 };
 
 struct config {
     atomic_uint refs;
     char *path; /* the file this came from */
+    char *text; /* its text as read, NUL-terminated: a flip edits this copy */
+    size_t text_len;
     struct config_addr listen;
     unsigned workers;
     struct config_admin admin;
@@ -144,6 +175,18 @@ struct config *config_load(const char *path, struct buf *errors);
 /* Same, from text in memory; `name` stands for the file in messages and
  * relative paths resolve against the working directory. */
 struct config *config_parse(const char *name, const char *text, size_t len, struct buf *errors);
+
+/* Same, for text that is about to become the file at `path` (a flip):
+ * messages name path, and relative paths resolve against its folder. */
+struct config *config_parse_as(const char *path, const char *text, size_t len, struct buf *errors);
+
+/* The route called `name`, or NULL. */
+const struct route *config_find_route(const struct config *c, const char *name);
+
+/* Appends the MATCH part of a route as routes.conf would say it, e.g.
+ * "xmlrpc stock.get" or "http POST /api/PREFIX*", then each condition
+ * (" header X-Tenant=acme"). */
+void config_describe_match(const struct route *r, struct buf *out);
 
 /* Takes another reference. Thread-safe. */
 struct config *config_ref(struct config *c);

@@ -37,6 +37,11 @@ static int case_eq(const char *a, const char *b, size_t len)
     return 1;
 }
 
+int http_is_token_char(unsigned char c)
+{
+    return tchar[c];
+}
+
 int http_token_eq(const char *a, size_t a_len, const char *b)
 {
     size_t b_len = strlen(b);

@@ -110,6 +110,10 @@ const struct http_header *http_find_header(const struct http_message *m, const c
 /* Nonzero when the two strings are equal ignoring ASCII case. */
 int http_token_eq(const char *a, size_t a_len, const char *b);
 
+/* Nonzero when c may appear in a method or a header name (tchar, RFC 9110
+ * 5.6.2). */
+int http_is_token_char(unsigned char c);
+
 /* Nonzero when a method is idempotent (RFC 9110 9.2.2), so a request that
  * died on a stale keep-alive connection may be sent again. */
 int http_method_idempotent(const char *method, size_t len);

@@ -637,6 +637,7 @@ struct txn *proxy_handle(struct client *c, const struct http_request *req, const
         .path_len = req->path_len,
         .xmlrpc_method = t->is_call ? t->call.method : NULL,
         .xmlrpc_method_len = t->is_call ? t->call.method_len : 0,
+        .headers = &req->msg,
     };
     t->route = router_match(cfg_of(t), &rr);
     if (t->route == NULL) {

@@ -2,6 +2,7 @@
 #include "proxy/config.h"
 
 #include <stdlib.h>
+#include <fcntl.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -161,14 +162,16 @@ START_TEST(admin_needs_a_token_off_loopback)
     struct config *c =
         parse("admin 127.0.0.1:8081 token=env:STRANGLER_TEST_MISSING_TOKEN\n", &errors);
     ck_assert_ptr_nonnull(c);
-    ck_assert_ptr_null(c->admin.token);
+    ck_assert_uint_eq(c->admin.ntokens, 0);
     ck_assert_ptr_nonnull(strstr(buf_cstr(&errors), "routes.conf:1: warning: admin: token="));
     config_unref(c);
 
     setenv("STRANGLER_TEST_TOKEN", "letmein", 1);
     c = parse("admin 0.0.0.0:8081 token=env:STRANGLER_TEST_TOKEN\n", &errors);
     ck_assert_msg(c != NULL, "%s", buf_cstr(&errors));
-    ck_assert_str_eq(c->admin.token, "letmein");
+    ck_assert_uint_eq(c->admin.ntokens, 1);
+    ck_assert_str_eq(c->admin.tokens[0].name, "admin");
+    ck_assert_str_eq(c->admin.tokens[0].secret, "letmein");
     config_unref(c);
     buf_dispose(&errors);
 }
@@ -183,9 +186,45 @@ START_TEST(issue2_empty_admin_token_file_is_refused)
     close(fd);
     struct buf text = BUF_INIT;
     buf_appendf(&text, "admin 0.0.0.0:8081 token=file:%s\n", path);
-    expect_error(buf_cstr(&text), "the token is empty");
+    expect_error(buf_cstr(&text), "the file holds no token");
     unlink(path);
     buf_dispose(&text);
+}
+END_TEST
+
+/* A token file names each person's or tool's token, for the audit log. */
+START_TEST(admin_token_file_names_each_token)
+{
+    char path[] = "/tmp/strangler-token-XXXXXX";
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    const char body[] = "# who  secret\nops s3cret-ops\n\ndeploy-bot  s3cret-bot\n";
+    ck_assert_int_eq(write(fd, body, sizeof(body) - 1), (int)sizeof(body) - 1);
+    close(fd);
+    struct buf text = BUF_INIT, errors = BUF_INIT;
+    buf_appendf(&text, "admin 0.0.0.0:8081 token=file:%s\n", path);
+    struct config *c = parse(buf_cstr(&text), &errors);
+    ck_assert_msg(c != NULL, "%s", buf_cstr(&errors));
+    ck_assert_uint_eq(c->admin.ntokens, 2);
+    ck_assert_str_eq(c->admin.tokens[0].name, "ops");
+    ck_assert_str_eq(c->admin.tokens[0].secret, "s3cret-ops");
+    ck_assert_str_eq(c->admin.tokens[1].name, "deploy-bot");
+    ck_assert_str_eq(c->admin.tokens[1].secret, "s3cret-bot");
+    config_unref(c);
+
+    fd = open(path, O_WRONLY | O_TRUNC);
+    const char dup[] = "ops a\nops b\n";
+    ck_assert_int_eq(write(fd, dup, sizeof(dup) - 1), (int)sizeof(dup) - 1);
+    close(fd);
+    expect_error(buf_cstr(&text), "line 2: the name 'ops' is used twice");
+    fd = open(path, O_WRONLY | O_TRUNC);
+    const char three[] = "ops a b\n";
+    ck_assert_int_eq(write(fd, three, sizeof(three) - 1), (int)sizeof(three) - 1);
+    close(fd);
+    expect_error(buf_cstr(&text), "line 1: expected SECRET or NAME SECRET");
+    unlink(path);
+    buf_dispose(&text);
+    buf_dispose(&errors);
 }
 END_TEST
 
@@ -238,6 +277,111 @@ START_TEST(references_keep_a_snapshot_alive)
 }
 END_TEST
 
+/* Parses text that must load, and returns its warnings. */
+static void expect_warnings(const char *text, const char *expected)
+{
+    struct buf errors = BUF_INIT;
+    struct config *c = parse(text, &errors);
+    ck_assert_msg(c != NULL, "refused: %s", buf_cstr(&errors));
+    ck_assert_str_eq(buf_cstr(&errors), expected);
+    config_unref(c);
+    buf_dispose(&errors);
+}
+
+START_TEST(check_warns_about_routes_that_can_never_match)
+{
+    expect_warnings("upstream legacy http://127.0.0.1:8000\n"
+                    "upstream svc http://127.0.0.1:9001 kind=json\n"
+                    "route orders   xmlrpc orders.*          -> legacy\n"
+                    "route create   xmlrpc orders.create     -> svc\n"
+                    "route gets     xmlrpc *.get             -> svc\n"
+                    "route stock    xmlrpc stock.get         -> svc\n"
+                    "route acme     xmlrpc stock.* header X-Tenant=acme -> svc\n"
+                    "route acme-eu  xmlrpc stock.put header X-Tenant=acme header X-Zone=eu -> svc\n"
+                    "route api      http * /api/*            -> legacy\n"
+                    "route api-v1   http GET /api/v1/*       -> legacy\n"
+                    "route all-post http POST /*             -> legacy\n"
+                    "route late     xmlrpc misc.ping         -> legacy\n"
+                    "route rest     *                        -> legacy\n"
+                    "route never    http GET /health         -> legacy\n",
+                    "routes.conf:4: warning: route create can never match: route orders (line 3) "
+                    "takes all it would\n"
+                    "routes.conf:6: warning: route stock can never match: route gets (line 5) "
+                    "takes all it would\n"
+                    "routes.conf:8: warning: route acme-eu can never match: route acme (line 7) "
+                    "takes all it would\n"
+                    "routes.conf:10: warning: route api-v1 can never match: route api (line 9) "
+                    "takes all it would\n"
+                    "routes.conf:12: warning: route late can never match: route all-post (line "
+                    "11) takes all it would\n"
+                    "routes.conf:14: warning: route never can never match: route rest (line 13) "
+                    "takes all it would\n");
+    /* Narrower first is the right order: no warning. Conditions on the
+     * earlier route keep the later one reachable. */
+    expect_warnings("upstream legacy http://127.0.0.1:8000\n"
+                    "route create   xmlrpc orders.create     -> legacy\n"
+                    "route orders   xmlrpc orders.*          -> legacy\n"
+                    "route acme     * header X-Tenant=acme   -> legacy\n"
+                    "route api      http GET /api            -> legacy\n"
+                    "route api2     http GET /api/*          -> legacy\n"
+                    "route rest     *                        -> legacy\n",
+                    "");
+}
+END_TEST
+
+START_TEST(check_warns_about_unused_upstreams)
+{
+    expect_warnings("upstream legacy http://127.0.0.1:8000\n"
+                    "upstream stock-svc http://127.0.0.1:9001 kind=json\n"
+                    "upstream spare http://127.0.0.1:9002\n"
+                    "route rest * -> legacy\n",
+                    "routes.conf:2: warning: upstream stock-svc is not used by any route\n"
+                    "routes.conf:3: warning: upstream spare is not used by any route\n");
+}
+END_TEST
+
+START_TEST(route_conditions_and_actions_are_checked)
+{
+    expect_error("upstream l http://127.0.0.1:1\nroute r * header X-Tenant -> l\n",
+                 "routes.conf:2: route r: invalid condition 'header X-Tenant' (expected header "
+                 "NAME=VALUE)");
+    expect_error("upstream l http://127.0.0.1:1\nroute r * header =x -> l\n",
+                 "routes.conf:2: route r: invalid condition 'header =x'");
+    expect_error("upstream l http://127.0.0.1:1\nroute r * header X(y)=1 -> l\n",
+                 "routes.conf:2: route r: invalid header name 'X(y)'");
+    expect_error("upstream l http://127.0.0.1:1\nroute r * header -> l\n",
+                 "routes.conf:2: route r: invalid match");
+    expect_error("upstream l http://127.0.0.1:1\n\nroute r xmlrpc a.* -> nope\n",
+                 "routes.conf:3: route r: unknown upstream 'nope'");
+}
+END_TEST
+
+/* A flip rewrites the action in place: the parser remembers its columns. */
+START_TEST(routes_remember_where_their_action_is)
+{
+    static const char text[] = "upstream legacy http://127.0.0.1:8000\n"
+                               "  route  stock-read\txmlrpc stock.get  ->   legacy   intercept\n";
+    struct buf errors = BUF_INIT;
+    struct config *c = parse(text, &errors);
+    ck_assert_msg(c != NULL, "%s", buf_cstr(&errors));
+    const struct route *r = config_find_route(c, "stock-read");
+    ck_assert_ptr_nonnull(r);
+    ck_assert_ptr_null(config_find_route(c, "stock"));
+    ck_assert_str_eq(r->action, "legacy");
+    const char *line = strchr(text, '\n') + 1;
+    ck_assert_uint_eq(r->action_end - r->action_start, 6);
+    ck_assert_int_eq(memcmp(line + r->action_start, "legacy", 6), 0);
+    ck_assert_int_eq(r->line, 2);
+    ck_assert_str_eq(c->text, text);
+    struct buf m = BUF_INIT;
+    config_describe_match(r, &m);
+    ck_assert_str_eq(buf_cstr(&m), "xmlrpc stock.get");
+    buf_dispose(&m);
+    config_unref(c);
+    buf_dispose(&errors);
+}
+END_TEST
+
 Suite *config_suite(void)
 {
     Suite *s = suite_create("config");
@@ -249,10 +393,15 @@ Suite *config_suite(void)
     tcase_add_test(tc, events_url_password_never_echoed);
     tcase_add_test(tc, admin_needs_a_token_off_loopback);
     tcase_add_test(tc, issue2_empty_admin_token_file_is_refused);
+    tcase_add_test(tc, admin_token_file_names_each_token);
     tcase_add_test(tc, comments_only_at_token_start);
     tcase_add_test(tc, every_error_is_reported_not_just_the_first);
     tcase_add_test(tc, load_reports_a_missing_file);
     tcase_add_test(tc, references_keep_a_snapshot_alive);
+    tcase_add_test(tc, check_warns_about_routes_that_can_never_match);
+    tcase_add_test(tc, check_warns_about_unused_upstreams);
+    tcase_add_test(tc, route_conditions_and_actions_are_checked);
+    tcase_add_test(tc, routes_remember_where_their_action_is);
     suite_add_tcase(s, tc);
     return s;
 }

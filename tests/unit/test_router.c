@@ -56,8 +56,8 @@ static struct config *table(void)
 static const char *route_for(const struct config *c, const char *method, const char *path,
                              const char *call)
 {
-    struct router_request r = {method,       strlen(method), path,
-                               strlen(path), call,           call ? strlen(call) : 0};
+    struct router_request r = {method, strlen(method),          path, strlen(path),
+                               call,   call ? strlen(call) : 0, NULL};
     const struct route *rt = router_match(c, &r);
     return rt ? rt->name : "(none)";
 }
@@ -100,6 +100,83 @@ START_TEST(no_route_matches_without_a_catch_all)
 }
 END_TEST
 
+/* Routes a parsed request head, so header conditions see real headers. */
+static const char *route_for_head(const struct config *c, const char *head, const char *call)
+{
+    static struct http_request req;
+    struct http_error err;
+    struct http_limits lim = {16384, HTTP_MAX_HEADERS};
+    ck_assert_int_gt(http_parse_request(head, strlen(head), &lim, &req, &err), 0);
+    struct router_request r = {req.method, req.method_len,          req.path, req.path_len,
+                               call,       call ? strlen(call) : 0, &req.msg};
+    const struct route *rt = router_match(c, &r);
+    return rt ? rt->name : "(none)";
+}
+
+START_TEST(header_conditions_narrow_any_route)
+{
+    static const char text[] = "upstream legacy http://127.0.0.1:8000/RPC2\n"
+                               "upstream svc http://127.0.0.1:9001/rpc kind=json\n"
+                               "route acme  xmlrpc stock.* header X-Tenant=acme -> svc\n"
+                               "route beta  * header X-Tenant=beta header X-Client=v2.* -> svc\n"
+                               "route rest  * -> legacy\n";
+    struct buf errors = BUF_INIT;
+    struct config *c = config_parse("t.conf", text, sizeof(text) - 1, &errors);
+    ck_assert_msg(c != NULL, "%s", buf_cstr(&errors));
+    ck_assert_uint_eq(c->routes[1].nconditions, 2);
+    ck_assert_str_eq(c->routes[1].conditions[1].value, "v2.*");
+
+    const char *acme = "POST /RPC2 HTTP/1.1\r\nHost: x\r\nx-tenant: acme\r\n\r\n";
+    ck_assert_str_eq(route_for_head(c, acme, "stock.get"), "acme");
+    ck_assert_str_eq(route_for_head(c, acme, "orders.get"), "rest");
+    /* values compare exactly, names without case */
+    const char *acme2 = "POST /RPC2 HTTP/1.1\r\nHost: x\r\nX-Tenant: acme2\r\n\r\n";
+    ck_assert_str_eq(route_for_head(c, acme2, "stock.get"), "rest");
+    /* every condition must hold */
+    const char *beta1 = "POST /RPC2 HTTP/1.1\r\nHost: x\r\nX-Tenant: beta\r\n\r\n";
+    ck_assert_str_eq(route_for_head(c, beta1, "stock.get"), "rest");
+    const char *beta2 =
+        "POST /RPC2 HTTP/1.1\r\nHost: x\r\nX-Client: v2.7\r\nX-Tenant: beta\r\n\r\n";
+    ck_assert_str_eq(route_for_head(c, beta2, "stock.get"), "beta");
+    /* a repeated header holds the condition when any of its fields does */
+    const char *twice = "GET / HTTP/1.1\r\nHost: x\r\nX-Tenant: zeta\r\nX-Tenant: beta\r\n"
+                        "X-Client: v2.0\r\n\r\n";
+    ck_assert_str_eq(route_for_head(c, twice, NULL), "beta");
+    /* without headers to look at, no condition holds */
+    ck_assert_str_eq(route_for(c, "POST", "/RPC2", "stock.get"), "rest");
+    config_unref(c);
+    buf_dispose(&errors);
+}
+END_TEST
+
+static int covers(const char *outer, const char *inner)
+{
+    return router_glob_covers(outer, inner);
+}
+
+START_TEST(glob_inclusion)
+{
+    ck_assert(covers("*", "anything.at.all"));
+    ck_assert(covers("*", "*"));
+    ck_assert(covers("*", ""));
+    ck_assert(covers("stock.*", "stock.get"));
+    ck_assert(covers("stock.*", "stock.*"));
+    ck_assert(covers("stock.*", "stock.g*"));
+    ck_assert(covers("*.get", "stock.get"));
+    ck_assert(covers("*a*", "a*"));
+    ck_assert(covers("s?ock.get", "stock.get"));
+    ck_assert(covers("s*", "s?ock"));
+    ck_assert(covers("stock.get", "stock.get"));
+    ck_assert(!covers("stock.get", "stock.*"));
+    ck_assert(!covers("stock.*", "*"));
+    ck_assert(!covers("*.get", "stock.*"));
+    ck_assert(!covers("stock.*", "stocks.get"));
+    ck_assert(!covers("s?ock", "s*ock"));
+    ck_assert(!covers("stock.get", "stock.ge?"));
+    ck_assert(!covers("?", ""));
+}
+END_TEST
+
 Suite *router_suite(void)
 {
     Suite *s = suite_create("router");
@@ -110,6 +187,8 @@ Suite *router_suite(void)
     tcase_add_test(tc, first_match_wins_in_file_order);
     tcase_add_test(tc, a_body_that_is_not_a_call_skips_xmlrpc_routes);
     tcase_add_test(tc, no_route_matches_without_a_catch_all);
+    tcase_add_test(tc, header_conditions_narrow_any_route);
+    tcase_add_test(tc, glob_inclusion);
     suite_add_tcase(s, tc);
     return s;
 }
