@@ -114,13 +114,13 @@ static int put_data(struct buf *out, const struct event_exchange *x, struct xr_e
     return 0;
 }
 
-int event_write(struct buf *out, const struct event_envelope *env, const struct event_exchange *x,
-                struct xr_error *err)
+/* Everything up to and including `"data":`; the caller writes the data
+ * object and the closing brace. Attribute order as in DESIGN.md;
+ * CloudEvents 1.0 JSON format, section 3. */
+static void put_envelope(struct buf *out, const struct event_envelope *env, const char *subject)
 {
     char time[CLOCK_RFC3339_LEN + 1];
     clock_format_rfc3339(time, env->time_us);
-
-    /* Attribute order as in DESIGN.md; CloudEvents 1.0 JSON format §3. */
     buf_append_str(out, "{\"specversion\":\"1.0\",");
     put_key(out, "id");
     jsonw_cstring(out, env->id);
@@ -135,13 +135,27 @@ int event_write(struct buf *out, const struct event_envelope *env, const struct 
     jsonw_string(out, time, CLOCK_RFC3339_LEN);
     buf_append_str(out, ",\"datacontenttype\":\"application/json\",");
     put_key(out, "subject");
-    put_cstring_or_null(out, x->method);
+    put_cstring_or_null(out, subject);
     buf_append_char(out, ',');
     put_key(out, "data");
+}
+
+int event_write(struct buf *out, const struct event_envelope *env, const struct event_exchange *x,
+                struct xr_error *err)
+{
+    put_envelope(out, env, x->method);
     if (put_data(out, x, err) < 0)
         return -1;
     buf_append_char(out, '}');
     return 0;
+}
+
+void event_write_with_data(struct buf *out, const struct event_envelope *env, const char *subject,
+                           const char *data, size_t len)
+{
+    put_envelope(out, env, subject);
+    buf_append(out, data, len);
+    buf_append_char(out, '}');
 }
 
 void event_default_type(struct buf *out, const char *method)

@@ -23,9 +23,9 @@
 
 /* One call and its answer, as the proxy saw them. Borrowed pointers. */
 struct event_exchange {
-    const char *method; /* NUL-terminated */
-    const struct xr_value *params;       /* XR_ARRAY */
-    const struct xr_response *response;  /* result or fault */
+    const char *method;                 /* NUL-terminated */
+    const struct xr_value *params;      /* XR_ARRAY */
+    const struct xr_response *response; /* result or fault */
     const char *route;
     const char *upstream;
     int status;         /* HTTP status the client got */
@@ -47,6 +47,14 @@ struct event_envelope {
  */
 int event_write(struct buf *out, const struct event_envelope *env, const struct event_exchange *x,
                 struct xr_error *err);
+
+/*
+ * Appends a CloudEvent with the same envelope whose data is the JSON object
+ * `data` (len bytes, written as it is): for what the proxy reports about
+ * itself rather than about a call, such as strangler.route.changed.
+ */
+void event_write_with_data(struct buf *out, const struct event_envelope *env, const char *subject,
+                           const char *data, size_t len);
 
 /* Appends the default type of a call, "legacy.<method>". */
 void event_default_type(struct buf *out, const char *method);

@@ -1,11 +1,15 @@
 /*
  * strangler: the command line and the process around the workers.
  *
- * The main thread owns what exists once per process: the configuration
- * snapshot currently in force, the spool, the interceptor and the publisher
+ * The main thread owns what exists once per process: the configuration in
+ * force (through control.h), the spool, the interceptor and the publisher
  * thread. It starts the workers, then runs a small event loop of its own for
- * signals: SIGHUP re-reads routes.conf (a bad file is reported and the
- * running table stays), SIGTERM and SIGINT drain the workers and exit 0.
+ * signals and the admin API: SIGHUP and POST /reload re-read routes.conf (a
+ * bad file is reported and the running table stays), PUT /routes/NAME flips
+ * a route, SIGTERM and SIGINT drain the workers and exit 0.
+ *
+ * `strangler routes`, `strangler flip` and `strangler reload` are the admin
+ * API's command-line client (adminctl.h); they run instead of the proxy.
  */
 #include "common/buf.h"
 #include "common/log.h"
@@ -14,7 +18,11 @@
 #include "interceptors/publisher.h"
 #include "interceptors/spool.h"
 #include "legacy-adapters/xmlrpc.h"
+#include "proxy/admin.h"
+#include "proxy/adminctl.h"
 #include "proxy/config.h"
+#include "proxy/control.h"
+#include "proxy/metrics.h"
 #include "proxy/worker.h"
 
 #include <event2/event.h>
@@ -26,11 +34,15 @@
 #include <unistd.h>
 
 #define PUBLISHER_DRAIN_MS 5000
+/* How long a flip waits for every worker to serve from the new table. */
+#define INSTALL_WAIT_MS 2000
 
 /* Everything the process owns once. Main thread only. */
 struct process {
     const char *config_path;
-    struct config *cfg;
+    struct config *cfg; /* in force: owned until control exists, then control's */
+    struct control *control;
+    struct admin *admin;
     struct event_base *base;
     struct worker *workers;
     unsigned nworkers;
@@ -41,6 +53,9 @@ struct process {
 
 static const char usage_text[] =
     "usage: strangler [-c FILE] [--check]\n"
+    "       strangler [-c FILE] routes [--json] [--admin HOST:PORT] [--token-file PATH]\n"
+    "       strangler [-c FILE] flip ROUTE ACTION [--admin HOST:PORT] [--token-file PATH]\n"
+    "       strangler [-c FILE] reload [--admin HOST:PORT] [--token-file PATH]\n"
     "\n"
     "A strangler-fig proxy for XML-RPC monoliths: routes each call to the legacy\n"
     "system or to a new service (adapting XML-RPC to JSON), and raises events\n"
@@ -53,18 +68,26 @@ static const char usage_text[] =
     "  -h, --help         this text\n"
     "  --version          the version\n"
     "\n"
+    "commands (clients of the admin API named by FILE's admin line; the token\n"
+    "comes from --token-file, $STRANGLER_ADMIN_TOKEN or FILE's admin token):\n"
+    "  routes             the routes in force, with their counters\n"
+    "  flip ROUTE ACTION  sends ROUTE's calls to ACTION (an upstream), live,\n"
+    "                     and writes it to FILE\n"
+    "  reload             re-reads FILE\n"
+    "\n"
     "signals: SIGHUP re-reads FILE; SIGTERM and SIGINT finish the requests in\n"
     "flight and exit 0.\n"
     "\n"
     "routes.conf directives:\n"
     "  listen HOST:PORT                        where clients connect\n"
-    "  admin HOST:PORT [token=env:VAR|file:P]  the admin address\n"
+    "  admin HOST:PORT [token=env:VAR|file:PATH]...  the admin API's address; a\n"
+    "                     token file holds SECRET, or NAME SECRET lines\n"
     "  workers N                               threads, each with its own event loop\n"
     "  upstream NAME URL [kind=xmlrpc|json] [timeout=MS] [connect_timeout=MS]\n"
     "                    [keepalive=N] [keepalive_timeout=MS]\n"
     "  events AMQP-URL [exchange=NAME] [window=N] [heartbeat=S] [source=URI]\n"
     "  spool DIR [segment=SIZE]\n"
-    "  route NAME MATCH -> UPSTREAM [intercept[=TYPE]]\n"
+    "  route NAME MATCH [header NAME=VALUE]... -> UPSTREAM [intercept[=TYPE]]\n"
     "        MATCH: xmlrpc GLOB | http METHOD PATH[*] | *\n"
     "  log_level error|warn|info|debug\n"
     "  max_header_size SIZE     max_headers N        max_body_size SIZE\n"
@@ -127,6 +150,9 @@ static void warn_fixed_settings(const struct config *old, const struct config *n
     if (old->workers != next->workers)
         log_warn("reload: workers changed to %u; it takes a restart, still %u", next->workers,
                  old->workers);
+    if (!same_string(old->admin.addr.text, next->admin.addr.text))
+        log_warn("reload: the admin address changed to %s; it takes a restart",
+                 next->admin.enabled ? next->admin.addr.text : "(none)");
     if (strcmp(old->spool_dir, next->spool_dir) != 0)
         log_warn("reload: spool changed to %s; it takes a restart, still %s", next->spool_dir,
                  old->spool_dir);
@@ -143,32 +169,40 @@ static void log_lines(enum log_level level, const char *prefix, struct buf *line
         log_msg(level, "%s%s", prefix, l);
 }
 
-static void reload(struct process *p)
+/* control's install hook: every worker serves from next before this
+ * returns (or a warning says which did not in time), and what a snapshot
+ * change implies for the process follows. */
+static void install_config(void *arg, struct config *old, struct config *next)
 {
-    struct buf messages = BUF_INIT;
-    struct config *next = config_load(p->config_path, &messages);
-    if (next == NULL) {
-        log_lines(LOG_LEVEL_ERROR, "reload rejected: ", &messages);
-        buf_dispose(&messages);
-        return;
-    }
-    log_lines(LOG_LEVEL_WARN, "reload: ", &messages);
-    buf_dispose(&messages);
-    warn_fixed_settings(p->cfg, next);
-    int events_changed = !same_string(p->cfg->events.url, next->events.url) ||
-                         !same_string(p->cfg->events.exchange, next->events.exchange);
-    config_unref(p->cfg);
+    struct process *p = arg;
     p->cfg = next;
+    warn_fixed_settings(old, next);
     apply_log_level(next);
     for (unsigned i = 0; i < p->nworkers; i++)
         worker_set_config(&p->workers[i], next);
+    for (unsigned i = 0; i < p->nworkers; i++)
+        if (worker_wait_config(&p->workers[i], next, INSTALL_WAIT_MS) != 0)
+            log_warn("worker %u did not take the new table within %d ms", i, INSTALL_WAIT_MS);
+    int events_changed = !same_string(old->events.url, next->events.url) ||
+                         !same_string(old->events.exchange, next->events.exchange);
     if (events_changed) {
         publisher_stop(p->publisher, PUBLISHER_DRAIN_MS);
         p->publisher = NULL;
         start_publisher(p);
     }
-    log_info("reloaded %s: %zu routes, %zu upstreams", p->config_path, next->nroutes,
-             next->nupstreams);
+}
+
+static void reload(struct process *p)
+{
+    struct control_outcome o;
+    control_outcome_init(&o);
+    if (control_reload(p->control, "SIGHUP", &o) != 0) {
+        log_error("reload rejected: %s", buf_cstr(&o.error));
+        log_lines(LOG_LEVEL_ERROR, "reload rejected: ", &o.messages);
+    } else {
+        log_lines(LOG_LEVEL_WARN, "reload: ", &o.messages);
+    }
+    control_outcome_dispose(&o);
 }
 
 static void on_signal(evutil_socket_t sig, short what, void *arg)
@@ -185,6 +219,8 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
     event_base_loopexit(p->base, NULL);
 }
 
+/* The spool first, then control takes over the snapshot (it raises its
+ * events into the spool), then what publishes and records. */
 static int open_sinks(struct process *p)
 {
     char err[512];
@@ -194,8 +230,24 @@ static int open_sinks(struct process *p)
         log_error("%s", err);
         return -1;
     }
+    p->control = control_new(p->cfg, p->spool, install_config, p);
     p->interceptor = interceptor_events_new(p->spool, p->cfg->events.source);
     return start_publisher(p);
+}
+
+static int start_admin(struct process *p)
+{
+    char err[512];
+    if (!p->cfg->admin.enabled)
+        return 0;
+    p->admin = admin_start(p->base, p->control, err, sizeof(err));
+    if (p->admin == NULL) {
+        log_error("%s", err);
+        return -1;
+    }
+    log_info("admin API listening on %s%s", admin_address(p->admin),
+             p->cfg->admin.ntokens ? "" : " (no token: loopback only)");
+    return 0;
 }
 
 /* Binds every worker's socket first (so a busy port fails the start before
@@ -241,10 +293,14 @@ static void stop_everything(struct process *p)
     for (unsigned i = 0; i < p->nworkers; i++)
         worker_join(&p->workers[i]);
     free(p->workers);
+    admin_free(p->admin);
     publisher_stop(p->publisher, PUBLISHER_DRAIN_MS);
     interceptor_free(p->interceptor);
+    if (p->control != NULL)
+        control_free(p->control);
+    else
+        config_unref(p->cfg);
     spool_close(p->spool);
-    config_unref(p->cfg);
     if (p->base)
         event_base_free(p->base);
 }
@@ -257,7 +313,7 @@ static int run(struct process *p)
 
     apply_log_level(p->cfg);
     p->base = event_base_new();
-    if (p->base == NULL || open_sinks(p) != 0 || start_workers(p) != 0)
+    if (p->base == NULL || open_sinks(p) != 0 || start_workers(p) != 0 || start_admin(p) != 0)
         goto out;
     for (int i = 0; signos[i] != 0; i++) {
         signals[i] = evsignal_new(p->base, signos[i], on_signal, p);
@@ -286,6 +342,8 @@ int main(int argc, char **argv)
 
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
+        if (strcmp(a, "routes") == 0 || strcmp(a, "flip") == 0 || strcmp(a, "reload") == 0)
+            return adminctl_main(p.config_path, argc - i, argv + i);
         if ((strcmp(a, "-c") == 0 || strcmp(a, "--config") == 0) && i + 1 < argc) {
             p.config_path = argv[++i];
         } else if (strcmp(a, "--check") == 0) {
@@ -319,6 +377,7 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     xr_init();
     int rc = run(&p);
+    metrics_shutdown();
     xr_cleanup();
     libevent_global_shutdown();
     return rc;

@@ -248,6 +248,10 @@ static void on_notify(evutil_socket_t fd, short what, void *arg)
     pthread_mutex_unlock(&w->lock);
     if (cfg != NULL) {
         adopt_config(w, cfg);
+        pthread_mutex_lock(&w->lock);
+        w->serving = cfg;
+        pthread_cond_broadcast(&w->adopted);
+        pthread_mutex_unlock(&w->lock);
         config_unref(cfg);
     }
     if (drain)
@@ -290,6 +294,8 @@ int worker_start(struct worker *w, unsigned id, struct config *cfg, int listen_f
     w->interceptor = ic;
     w->listen_fd = listen_fd;
     pthread_mutex_init(&w->lock, NULL);
+    pthread_cond_init(&w->adopted, NULL);
+    w->serving = cfg;
     w->base = event_base_new();
     if (w->base == NULL) {
         snprintf(err, errlen, "worker %u: cannot create an event loop", id);
@@ -318,6 +324,24 @@ void worker_set_config(struct worker *w, struct config *cfg)
     w->pending_config = config_ref(cfg);
     pthread_mutex_unlock(&w->lock);
     event_active(w->notify_ev, EV_READ, 0);
+}
+
+int worker_wait_config(struct worker *w, const struct config *cfg, unsigned timeout_ms)
+{
+    struct timespec deadline;
+    int rc = 0;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += timeout_ms / 1000;
+    deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (deadline.tv_nsec >= 1000000000L) {
+        deadline.tv_sec++;
+        deadline.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&w->lock);
+    while (w->started && w->serving != cfg && rc == 0)
+        rc = pthread_cond_timedwait(&w->adopted, &w->lock, &deadline);
+    pthread_mutex_unlock(&w->lock);
+    return rc == 0 ? 0 : -1;
 }
 
 void worker_drain(struct worker *w)
@@ -355,4 +379,5 @@ void worker_join(struct worker *w)
     if (w->base)
         event_base_free(w->base);
     pthread_mutex_destroy(&w->lock);
+    pthread_cond_destroy(&w->adopted);
 }

@@ -72,6 +72,11 @@ struct worker {
     pthread_mutex_t lock;
     struct config *pending_config;
     int drain_requested;
+    /* The snapshot new requests take, as far as other threads know: set by
+     * the worker under the lock once it switched, signalled on `adopted`.
+     * Compared, never dereferenced. */
+    const struct config *serving;
+    pthread_cond_t adopted;
 };
 
 /*
@@ -92,6 +97,12 @@ int worker_start(struct worker *w, unsigned id, struct config *cfg, int listen_f
 /* Hands the worker a new snapshot (it takes its own reference).
  * Thread-safe. */
 void worker_set_config(struct worker *w, struct config *cfg);
+
+/* Waits until new requests on the worker take cfg (given to
+ * worker_set_config), for at most timeout_ms: a flip answered after this
+ * has reached every request that follows. Returns 0, or -1 on timeout.
+ * Thread-safe; the caller keeps a reference to cfg while it waits. */
+int worker_wait_config(struct worker *w, const struct config *cfg, unsigned timeout_ms);
 
 /* Asks the worker to stop accepting, finish the requests in flight (for at
  * most drain_timeout) and end its thread. Thread-safe. */

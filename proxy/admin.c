@@ -1,0 +1,527 @@
+#include "proxy/admin.h"
+
+#include "common/clock.h"
+#include "common/jsonw.h"
+#include "common/log.h"
+#include "common/mem.h"
+#include "proxy/metrics.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <json-c/json.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+/* Operators' requests are small: a flip's body is one short JSON object. */
+#define ADMIN_MAX_HEAD  (16 * 1024)
+#define ADMIN_MAX_BODY  (64 * 1024)
+#define ADMIN_TIMEOUT_S 10
+
+struct admin {
+    struct evhttp *http;
+    struct control *ctl;
+    char *address;
+};
+
+/* ---- answers ---- */
+
+static void reply(struct evhttp_request *req, int status, const char *type, const char *body,
+                  size_t len)
+{
+    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+    evhttp_add_header(h, "Content-Type", type);
+    evhttp_add_header(h, "Cache-Control", "no-store");
+    struct evbuffer *b = evbuffer_new();
+    evbuffer_add(b, body, len);
+    evhttp_send_reply(req, status, NULL, b);
+    evbuffer_free(b);
+}
+
+static void reply_json(struct evhttp_request *req, int status, const struct buf *json)
+{
+    reply(req, status, "application/json", json->data ? json->data : "", json->len);
+}
+
+/* {"error": "...", "messages": ["FILE:LINE: ...", ...]}; messages are the
+ * lines of `lines`, when there are any. */
+static void reply_error(struct evhttp_request *req, int status, const char *error,
+                        const struct buf *lines)
+{
+    struct buf b = BUF_INIT;
+    buf_append_str(&b, "{\"error\":");
+    jsonw_cstring(&b, error);
+    if (lines != NULL && lines->len > 0) {
+        buf_append_str(&b, ",\"messages\":[");
+        const char *s = lines->data, *end = lines->data + lines->len;
+        int first = 1;
+        while (s < end) {
+            const char *nl = memchr(s, '\n', (size_t)(end - s));
+            size_t n = nl ? (size_t)(nl - s) : (size_t)(end - s);
+            if (n > 0) {
+                if (!first)
+                    buf_append_char(&b, ',');
+                jsonw_string(&b, s, n);
+                first = 0;
+            }
+            s += n + 1;
+        }
+        buf_append_char(&b, ']');
+    }
+    buf_append_char(&b, '}');
+    reply_json(req, status, &b);
+    buf_dispose(&b);
+}
+
+/* ---- authorization ---- */
+
+/* Equal in time that depends on the configured secret's length only, never
+ * on where the first difference is. */
+static int secret_equal(const char *given, size_t given_len, const char *secret)
+{
+    size_t len = strlen(secret);
+    unsigned char diff = given_len != len;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char g = i < given_len ? (unsigned char)given[i] : 0;
+        diff |= (unsigned char)(g ^ (unsigned char)secret[i]);
+    }
+    return diff == 0;
+}
+
+const char *admin_authorize(const struct config_admin *cfg, const char *authorization)
+{
+    if (cfg->ntokens == 0)
+        return "anonymous";
+    if (authorization == NULL || strncasecmp(authorization, "Bearer ", 7) != 0)
+        return NULL;
+    const char *given = authorization + 7;
+    while (*given == ' ')
+        given++;
+    size_t given_len = strlen(given);
+    while (given_len > 0 && (given[given_len - 1] == ' ' || given[given_len - 1] == '\t'))
+        given_len--;
+    /* Every token is compared, so the time taken does not tell which one
+     * (or whether any) matched. */
+    const char *who = NULL;
+    for (size_t i = 0; i < cfg->ntokens; i++)
+        if (secret_equal(given, given_len, cfg->tokens[i].secret) && who == NULL)
+            who = cfg->tokens[i].name;
+    return who;
+}
+
+/* ---- routes as JSON ---- */
+
+static void put_key(struct buf *b, const char *name)
+{
+    jsonw_cstring(b, name);
+    buf_append_char(b, ':');
+}
+
+static void put_string_or_null(struct buf *b, const char *s)
+{
+    if (s == NULL)
+        buf_append_str(b, "null");
+    else
+        jsonw_cstring(b, s);
+}
+
+static void put_counters(struct buf *b, struct route_counters *c)
+{
+    buf_append_str(b, "{\"requests\":");
+    buf_append_u64(b, metrics_read(&c->requests));
+    buf_append_str(b, ",\"faults\":");
+    buf_append_u64(b, metrics_read(&c->faults));
+    buf_append_str(b, ",\"errors\":");
+    buf_append_u64(b, metrics_read(&c->errors));
+    buf_append_str(b, ",\"events\":");
+    buf_append_u64(b, metrics_read(&c->events));
+    buf_append_char(b, '}');
+}
+
+static void put_changed(struct buf *b, const struct control_audit *changed)
+{
+    if (changed == NULL) {
+        buf_append_str(b, "null");
+        return;
+    }
+    char at[CLOCK_RFC3339_LEN + 1];
+    clock_format_rfc3339(at, changed->at_us);
+    buf_append_str(b, "{\"at\":");
+    jsonw_cstring(b, at);
+    buf_append_str(b, ",\"by\":");
+    jsonw_cstring(b, changed->by);
+    buf_append_str(b, ",\"before\":");
+    put_string_or_null(b, changed->before);
+    buf_append_char(b, '}');
+}
+
+void admin_write_route(struct buf *out, const struct route *r, const struct control_audit *changed)
+{
+    struct buf match = BUF_INIT;
+    config_describe_match(r, &match);
+    buf_append_char(out, '{');
+    put_key(out, "name");
+    jsonw_cstring(out, r->name);
+    buf_append_str(out, ",\"line\":");
+    jsonw_i64(out, r->line);
+    buf_append_char(out, ',');
+    put_key(out, "match");
+    jsonw_string(out, match.data, match.len);
+    buf_append_str(out, ",\"conditions\":[");
+    for (size_t i = 0; i < r->nconditions; i++) {
+        struct buf k = BUF_INIT;
+        buf_appendf(&k, "header %s=%s", r->conditions[i].name, r->conditions[i].value);
+        if (i > 0)
+            buf_append_char(out, ',');
+        jsonw_string(out, k.data, k.len);
+        buf_dispose(&k);
+    }
+    buf_append_str(out, "],");
+    put_key(out, "action");
+    jsonw_cstring(out, r->action);
+    buf_append_char(out, ',');
+    put_key(out, "upstream");
+    put_string_or_null(out, r->upstream ? r->upstream->name : NULL);
+    buf_append_char(out, ',');
+    put_key(out, "kind");
+    put_string_or_null(out, r->upstream ? r->upstream->kind : NULL);
+    buf_append_str(out, r->intercept ? ",\"intercept\":true," : ",\"intercept\":false,");
+    put_key(out, "event_type");
+    put_string_or_null(out, r->rule.type);
+    buf_append_char(out, ',');
+    put_key(out, "counters");
+    put_counters(out, r->counters);
+    buf_append_char(out, ',');
+    put_key(out, "changed");
+    put_changed(out, changed);
+    buf_append_char(out, '}');
+    buf_dispose(&match);
+}
+
+static void reply_route(struct admin *a, struct evhttp_request *req, const char *name)
+{
+    const struct config *cfg = control_config(a->ctl);
+    const struct route *r = config_find_route(cfg, name);
+    if (r == NULL) {
+        struct buf msg = BUF_INIT;
+        buf_appendf(&msg, "no route named '%s'", name);
+        reply_error(req, 404, buf_cstr(&msg), NULL);
+        buf_dispose(&msg);
+        return;
+    }
+    struct buf b = BUF_INIT;
+    admin_write_route(&b, r, control_last_change(a->ctl, name));
+    reply_json(req, 200, &b);
+    buf_dispose(&b);
+}
+
+static void reply_routes(struct admin *a, struct evhttp_request *req)
+{
+    const struct config *cfg = control_config(a->ctl);
+    struct buf b = BUF_INIT;
+    buf_append_char(&b, '[');
+    for (size_t i = 0; i < cfg->nroutes; i++) {
+        if (i > 0)
+            buf_append_char(&b, ',');
+        admin_write_route(&b, &cfg->routes[i], control_last_change(a->ctl, cfg->routes[i].name));
+    }
+    buf_append_char(&b, ']');
+    reply_json(req, 200, &b);
+    buf_dispose(&b);
+}
+
+/* ---- changes ---- */
+
+static void put_changes(struct buf *b, const struct control_outcome *o)
+{
+    buf_append_char(b, '[');
+    for (size_t i = 0; i < o->nchanges; i++) {
+        const struct control_change *c = &o->changes[i];
+        if (i > 0)
+            buf_append_char(b, ',');
+        buf_append_str(b, "{\"route\":");
+        jsonw_cstring(b, c->route);
+        buf_append_str(b, ",\"before\":");
+        put_string_or_null(b, c->before);
+        buf_append_str(b, ",\"after\":");
+        put_string_or_null(b, c->after);
+        buf_append_char(b, '}');
+    }
+    buf_append_char(b, ']');
+}
+
+static void put_lines(struct buf *b, const struct buf *lines)
+{
+    buf_append_char(b, '[');
+    const char *s = lines->data, *end = lines->data + lines->len;
+    int first = 1;
+    while (s != NULL && s < end) {
+        const char *nl = memchr(s, '\n', (size_t)(end - s));
+        size_t n = nl ? (size_t)(nl - s) : (size_t)(end - s);
+        if (n > 0) {
+            if (!first)
+                buf_append_char(b, ',');
+            jsonw_string(b, s, n);
+            first = 0;
+        }
+        s += n + 1;
+    }
+    buf_append_char(b, ']');
+}
+
+static void handle_reload(struct admin *a, struct evhttp_request *req, const char *who)
+{
+    struct control_outcome o;
+    control_outcome_init(&o);
+    if (control_reload(a->ctl, who, &o) != 0) {
+        reply_error(req, o.status, buf_cstr(&o.error), &o.messages);
+        goto out;
+    }
+    const struct config *cfg = control_config(a->ctl);
+    struct buf b = BUF_INIT;
+    buf_append_str(&b, "{\"routes\":");
+    buf_append_u64(&b, cfg->nroutes);
+    buf_append_str(&b, ",\"upstreams\":");
+    buf_append_u64(&b, cfg->nupstreams);
+    buf_append_str(&b, ",\"changed\":");
+    put_changes(&b, &o);
+    buf_append_str(&b, ",\"warnings\":");
+    put_lines(&b, &o.messages);
+    buf_append_char(&b, '}');
+    reply_json(req, 200, &b);
+    buf_dispose(&b);
+out:
+    control_outcome_dispose(&o);
+}
+
+/* The "action" of a flip's body, {"action": "stock-svc"}, copied into
+ * action (size bytes). Returns 0, or -1 with a reason in why. */
+static int read_action(struct evhttp_request *req, char *action, size_t size, const char **why)
+{
+    struct evbuffer *in = evhttp_request_get_input_buffer(req);
+    size_t len = evbuffer_get_length(in);
+    int rc = -1;
+    json_tokener *tok = json_tokener_new();
+    json_object *body = NULL;
+    char *text = mem_alloc(len + 1);
+    evbuffer_copyout(in, text, len);
+    text[len] = '\0';
+    body = json_tokener_parse_ex(tok, text, (int)len);
+    json_object *v = NULL;
+    if (body == NULL || json_tokener_get_error(tok) != json_tokener_success ||
+        tok->char_offset != (int)len) {
+        *why = "the body is not JSON (expected {\"action\": \"UPSTREAM\"})";
+        goto out;
+    }
+    if (!json_object_is_type(body, json_type_object) ||
+        !json_object_object_get_ex(body, "action", &v) ||
+        !json_object_is_type(v, json_type_string)) {
+        *why = "expected {\"action\": \"UPSTREAM\"}";
+        goto out;
+    }
+    const char *s = json_object_get_string(v);
+    size_t n = (size_t)json_object_get_string_len(v);
+    if (n >= size || memchr(s, '\0', n) != NULL) {
+        *why = "the action is too long or holds a NUL";
+        goto out;
+    }
+    memcpy(action, s, n + 1);
+    rc = 0;
+out:
+    json_object_put(body);
+    json_tokener_free(tok);
+    free(text);
+    return rc;
+}
+
+static void handle_flip(struct admin *a, struct evhttp_request *req, const char *name,
+                        const char *who)
+{
+    char action[1024];
+    const char *why = NULL;
+    struct control_outcome o;
+    control_outcome_init(&o);
+    if (read_action(req, action, sizeof(action), &why) != 0) {
+        reply_error(req, 400, why, NULL);
+        goto out;
+    }
+    if (control_flip(a->ctl, who, name, action, &o) != 0) {
+        reply_error(req, o.status, buf_cstr(&o.error), &o.messages);
+        goto out;
+    }
+    reply_route(a, req, name);
+out:
+    control_outcome_dispose(&o);
+}
+
+/* ---- dispatch ---- */
+
+static int method_is(struct evhttp_request *req, enum evhttp_cmd_type cmd)
+{
+    return evhttp_request_get_command(req) == cmd;
+}
+
+static void reply_bad_method(struct evhttp_request *req, const char *allow)
+{
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", allow);
+    reply_error(req, 405, "method not allowed here", NULL);
+}
+
+/* A route name in a path: what config.c accepts, nothing that would need
+ * decoding. */
+static int valid_route_name(const char *s)
+{
+    if (*s == '\0' || strlen(s) > 200)
+        return 0;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+              *s == '-' || *s == '_' || *s == '.'))
+            return 0;
+    return 1;
+}
+
+static void dispatch(struct admin *a, struct evhttp_request *req, const char *path, const char *who)
+{
+    if (strcmp(path, "/routes") == 0) {
+        if (method_is(req, EVHTTP_REQ_GET) || method_is(req, EVHTTP_REQ_HEAD))
+            reply_routes(a, req);
+        else
+            reply_bad_method(req, "GET");
+        return;
+    }
+    if (strncmp(path, "/routes/", 8) == 0 && valid_route_name(path + 8)) {
+        if (method_is(req, EVHTTP_REQ_GET) || method_is(req, EVHTTP_REQ_HEAD))
+            reply_route(a, req, path + 8);
+        else if (method_is(req, EVHTTP_REQ_PUT))
+            handle_flip(a, req, path + 8, who);
+        else
+            reply_bad_method(req, "GET, PUT");
+        return;
+    }
+    if (strcmp(path, "/reload") == 0) {
+        if (method_is(req, EVHTTP_REQ_POST))
+            handle_reload(a, req, who);
+        else
+            reply_bad_method(req, "POST");
+        return;
+    }
+    reply_error(req, 404, "no such endpoint (try GET /routes, PUT /routes/NAME, POST /reload)",
+                NULL);
+}
+
+static void on_request(struct evhttp_request *req, void *arg)
+{
+    struct admin *a = arg;
+    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+    const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
+    if (path == NULL || path[0] == '\0')
+        path = "/";
+    if (strcmp(path, "/healthz") == 0) {
+        reply(req, 200, "text/plain; charset=utf-8", "ok", 2);
+        return;
+    }
+    const char *auth = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
+    const char *who = admin_authorize(&control_config(a->ctl)->admin, auth);
+    if (who == NULL) {
+        log_warn("admin: %s %s refused: %s", method_is(req, EVHTTP_REQ_GET) ? "GET" : "request",
+                 path, auth ? "wrong token" : "no token");
+        evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate",
+                          "Bearer realm=\"strangler\"");
+        reply_error(req, 401, "a valid admin token is required (Authorization: Bearer TOKEN)",
+                    NULL);
+        return;
+    }
+    dispatch(a, req, path, who);
+}
+
+/* ---- the server ---- */
+
+static char *address_text(int fd)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    char host[INET6_ADDRSTRLEN] = "?";
+    unsigned port = 0;
+    struct buf b = BUF_INIT;
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0) {
+        if (ss.ss_family == AF_INET6) {
+            const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&ss;
+            inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+            port = ntohs(in6->sin6_port);
+        } else {
+            const struct sockaddr_in *in = (const struct sockaddr_in *)&ss;
+            inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+            port = ntohs(in->sin_port);
+        }
+    }
+    buf_appendf(&b, ss.ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u", host, port);
+    return buf_steal(&b);
+}
+
+static int open_socket(const struct config_addr *addr, char *err, size_t errlen)
+{
+    int one = 1;
+    int fd = socket(addr->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+        bind(fd, (const struct sockaddr *)&addr->sa, addr->len) != 0 || listen(fd, 64) != 0) {
+        snprintf(err, errlen, "admin %s: %s", addr->text, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+struct admin *admin_start(struct event_base *base, struct control *ctl, char *err, size_t errlen)
+{
+    const struct config_admin *cfg = &control_config(ctl)->admin;
+    struct admin *a = mem_calloc(1, sizeof(*a));
+    int fd = open_socket(&cfg->addr, err, errlen);
+    if (fd < 0)
+        goto fail;
+    a->ctl = ctl;
+    a->http = evhttp_new(base);
+    if (a->http == NULL) {
+        snprintf(err, errlen, "admin: cannot create the HTTP server");
+        close(fd);
+        goto fail;
+    }
+    evhttp_set_max_headers_size(a->http, ADMIN_MAX_HEAD);
+    evhttp_set_max_body_size(a->http, ADMIN_MAX_BODY);
+    evhttp_set_timeout(a->http, ADMIN_TIMEOUT_S);
+    evhttp_set_allowed_methods(a->http,
+                               EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT | EVHTTP_REQ_POST);
+    evhttp_set_gencb(a->http, on_request, a);
+    if (evhttp_accept_socket_with_handle(a->http, fd) == NULL) {
+        snprintf(err, errlen, "admin %s: cannot accept connections", cfg->addr.text);
+        close(fd);
+        goto fail;
+    }
+    a->address = address_text(fd);
+    return a;
+fail:
+    admin_free(a);
+    return NULL;
+}
+
+void admin_free(struct admin *a)
+{
+    if (a == NULL)
+        return;
+    if (a->http != NULL)
+        evhttp_free(a->http);
+    free(a->address);
+    free(a);
+}
+
+const char *admin_address(const struct admin *a)
+{
+    return a->address;
+}
