@@ -8,8 +8,10 @@
 #include "interceptors/event.h"
 #include "interceptors/intercept.h"
 #include "legacy-adapters/adapter.h"
+#include "legacy-adapters/multicall.h"
 #include "legacy-adapters/xmlrpc.h"
 #include "proxy/client.h"
+#include "proxy/metrics.h"
 #include "proxy/router.h"
 #include "proxy/upstream.h"
 #include "proxy/worker.h"
@@ -25,9 +27,36 @@ enum answer_mode {
 };
 
 /*
+ * One exchange with an upstream on behalf of a transaction. A request that
+ * is forwarded has one; a call for a new service has one, through the
+ * adapter; a multicall split across targets has one per part: one
+ * system.multicall per xmlrpc upstream carrying the calls routed there, one
+ * adapted call per call routed to a new service.
+ */
+struct leg {
+    struct txn *t;
+    const struct route *route; /* for a multicall part: its first call's route */
+    const struct upstream_def *upstream;
+    struct upconn *uc; /* in progress, or NULL */
+    struct buf head;   /* the request head sent */
+    struct buf body;   /* the answer's body, when it is read whole */
+    char *content_type;
+    int status;
+    int retried;
+
+    /* Legs that carry calls (adapted, or parts of a multicall). */
+    struct xr_call call; /* what the leg asks */
+    struct buf request;  /* the part's XML body, for an xmlrpc part */
+    struct adapter_request areq;
+    size_t *members; /* multicall: which of the client's calls (arena) */
+    size_t nmembers;
+    struct xr_response answer; /* once it ended */
+};
+
+/*
  * One request and its answer. Owned by the client connection, which frees
  * it with proxy_txn_free(); everything it allocates hangs off it (the
- * arena, the buffers) and goes in that one place.
+ * arena, the legs and their buffers) and goes in that one place.
  */
 struct txn {
     struct client *client;
@@ -48,18 +77,20 @@ struct txn {
     struct xr_call call;
     struct xr_error call_error;
 
-    const struct route *route;
-    const struct upstream_def *upstream;
-    struct upconn *uc; /* the upstream exchange in progress, or NULL */
-    struct buf upstream_head;
-    struct adapter_request areq;
-    int retried;
+    /* A system.multicall, routed by the calls inside it. */
+    struct mc_call *calls; /* NULL when the request is not one */
+    size_t ncalls;
+    const struct route **call_routes; /* NULL for a call no route takes */
+    struct xr_response *call_answers;
+
+    const struct route *route; /* NULL for a multicall split across targets */
+    struct leg *legs;
+    size_t nlegs;
+    size_t legs_pending;
+    int starting_legs; /* answers wait until every leg was sent */
 
     enum answer_mode mode;
-    int status;             /* the upstream's status */
     struct buf answer_head; /* status line and headers, without framing */
-    struct buf answer_body; /* ANSWER_BUFFER: the whole body */
-    char *answer_type;      /* ANSWER_BUFFER: the upstream's Content-Type */
     int answer_has_body;    /* not a 204, 304 or answer to HEAD */
     int chunked_to_client;  /* ANSWER_STREAM: re-chunking for the client */
     int head_sent;
@@ -67,7 +98,7 @@ struct txn {
 };
 
 static const struct upstream_handler forward_handler;
-static const struct upstream_handler adapter_handler;
+static const struct upstream_handler leg_handler;
 
 static const struct config *cfg_of(const struct txn *t)
 {
@@ -154,37 +185,51 @@ static double elapsed_ms(const struct txn *t)
 }
 
 /*
- * Records the exchange if the route intercepts. Called before the client
- * gets the answer: once this returns the event is in the spool, so a crash
- * after the answer cannot lose it.
+ * Counts an answered call against its route and records it if the route
+ * intercepts. Called before the client gets the answer: once this returns
+ * the event is in the spool, so a crash after the answer cannot lose it.
  */
-static void intercept(struct txn *t, const struct xr_response *answer)
+static void account_call(struct txn *t, const struct route *r, const char *method,
+                         const struct xr_value *params, const struct xr_response *answer)
 {
-    if (!t->route->intercept || !t->params_ok || t->w->interceptor == NULL)
+    if (answer->is_fault)
+        metrics_bump(&r->counters->faults);
+    if (!r->intercept || params == NULL || t->w->interceptor == NULL)
         return;
     struct event_exchange x = {
-        .method = t->call.method,
-        .params = t->call.params,
+        .method = method,
+        .params = params,
         .response = answer,
-        .route = t->route->name,
-        .upstream = t->upstream->name,
+        .route = r->name,
+        .upstream = r->upstream->name,
         .status = 200,
         .duration_ms = elapsed_ms(t),
         .request_id = t->request_id,
     };
-    if (interceptor_record(t->w->interceptor, &t->route->rule, &x) == 0)
+    if (answer->is_fault && !r->rule.on_faults)
+        return;
+    if (interceptor_record(t->w->interceptor, &r->rule, &x) == 0) {
+        metrics_bump(&r->counters->events);
         atomic_fetch_add_explicit(&t->w->stats.events_recorded, 1, memory_order_relaxed);
-    else
+    } else {
         atomic_fetch_add_explicit(&t->w->stats.events_skipped, 1, memory_order_relaxed);
+    }
+}
+
+static void count_upstream_error(struct txn *t, const struct route *r)
+{
+    metrics_bump(&r->counters->errors);
+    atomic_fetch_add_explicit(&t->w->stats.upstream_errors, 1, memory_order_relaxed);
 }
 
 static void upstream_failed(struct txn *t, enum upstream_error err, const char *detail)
 {
     char message[512];
+    struct leg *leg = &t->legs[0];
     int timeout = err == UPSTREAM_ERR_TIMEOUT || err == UPSTREAM_ERR_CONNECT_TIMEOUT;
-    atomic_fetch_add_explicit(&t->w->stats.upstream_errors, 1, memory_order_relaxed);
-    snprintf(message, sizeof(message), "route %s: upstream %s: %s (%s)", t->route->name,
-             t->upstream->name, upstream_error_text(err), detail);
+    count_upstream_error(t, leg->route);
+    snprintf(message, sizeof(message), "route %s: upstream %s: %s (%s)", leg->route->name,
+             leg->upstream->name, upstream_error_text(err), detail);
     if (t->head_sent) {
         /* Part of the answer is already out: the only honest signal left
          * is to cut the connection. */
@@ -195,6 +240,29 @@ static void upstream_failed(struct txn *t, enum upstream_error err, const char *
     reply_error(t, timeout ? 504 : 502, XR_FAULT_TRANSPORT, message);
 }
 
+static struct leg *add_legs(struct txn *t, size_t n, const struct route *r)
+{
+    t->legs = mem_calloc(n, sizeof(*t->legs));
+    t->nlegs = n;
+    for (size_t i = 0; i < n; i++) {
+        t->legs[i].t = t;
+        t->legs[i].route = r;
+        t->legs[i].upstream = r ? r->upstream : NULL;
+    }
+    return t->legs;
+}
+
+static void leg_dispose(struct leg *leg)
+{
+    if (leg->uc != NULL)
+        upstream_cancel(leg->uc);
+    buf_dispose(&leg->head);
+    buf_dispose(&leg->body);
+    buf_dispose(&leg->request);
+    free(leg->content_type);
+    adapter_request_dispose(&leg->areq);
+}
+
 /* --- Forwarding to an xmlrpc (plain HTTP) upstream ------------------------ */
 
 static int is_header(const struct http_header *h, const char *name)
@@ -203,14 +271,16 @@ static int is_header(const struct http_header *h, const char *name)
 }
 
 /*
- * The request head for the upstream: the client's request line and
+ * The request head for an xmlrpc upstream: the client's request line and
  * end-to-end headers as they came, minus hop-by-hop headers and the
- * framing (the body is re-framed with Content-Length), plus
+ * framing (the body is re-framed with Content-Length, body_len bytes), plus
  * X-Forwarded-For. Host comes first, as the client sent it (or the
  * upstream's when an HTTP/1.0 client sent none); X-Request-Id is the
- * transaction's, which is the client's unless it had to be made.
+ * transaction's, which is the client's unless it had to be made. When the
+ * answer is to be read (`buffered`), it is asked for uncompressed.
  */
-static void build_upstream_head(struct txn *t, struct buf *b)
+static void build_upstream_head(struct txn *t, const struct upstream_def *u, size_t body_len,
+                                int buffered, struct buf *b)
 {
     const struct http_request *req = t->req;
     struct buf xff = BUF_INIT;
@@ -223,7 +293,7 @@ static void build_upstream_head(struct txn *t, struct buf *b)
     if (req->host != NULL)
         append_header(b, "Host", 4, req->host, req->host_len);
     else
-        append_header(b, "Host", 4, t->upstream->host_header, strlen(t->upstream->host_header));
+        append_header(b, "Host", 4, u->host_header, strlen(u->host_header));
     for (size_t i = 0; i < req->msg.nheaders; i++) {
         const struct http_header *h = &req->msg.headers[i];
         if (h->hop_by_hop || is_header(h, "content-length") || is_header(h, "expect") ||
@@ -234,9 +304,7 @@ static void build_upstream_head(struct txn *t, struct buf *b)
             buf_append(&xff, ", ", 2);
             continue;
         }
-        /* The answer has to be read to be intercepted: ask for it
-         * uncompressed. The client still gets a valid answer. */
-        if (t->mode == ANSWER_BUFFER && is_header(h, "accept-encoding"))
+        if (buffered && is_header(h, "accept-encoding"))
             continue;
         append_header(b, h->name, h->name_len, h->value, h->value_len);
     }
@@ -244,24 +312,38 @@ static void build_upstream_head(struct txn *t, struct buf *b)
     append_header(b, "X-Forwarded-For", 15, xff.data, xff.len);
     buf_dispose(&xff);
     append_header(b, "X-Request-Id", 12, t->request_id, t->request_id_len);
-    if (t->body_len > 0 || http_token_eq(req->method, req->method_len, "POST") ||
+    if (body_len > 0 || http_token_eq(req->method, req->method_len, "POST") ||
         http_token_eq(req->method, req->method_len, "PUT") ||
         http_token_eq(req->method, req->method_len, "PATCH"))
-        buf_appendf(b, "Content-Length: %zu\r\n", t->body_len);
+        buf_appendf(b, "Content-Length: %zu\r\n", body_len);
     buf_append(b, "\r\n", 2);
 }
 
-static void send_upstream(struct txn *t, const struct upstream_handler *h, const char *method,
-                          size_t method_len, const char *body, size_t body_len, int fresh)
+static void send_leg(struct leg *leg, const struct upstream_handler *h, const char *method,
+                     size_t method_len, const char *body, size_t body_len, int fresh)
 {
-    struct iovec iov[2] = {{t->upstream_head.data, t->upstream_head.len}, {(void *)body, body_len}};
-    struct upstream_pool *pool = t->wc->pools[t->upstream->index];
-    t->uc = upstream_send(pool, iov, body_len ? 2 : 1, method, method_len, fresh, h, t);
+    struct txn *t = leg->t;
+    struct iovec iov[2] = {{leg->head.data, leg->head.len}, {(void *)body, body_len}};
+    struct upstream_pool *pool = t->wc->pools[leg->upstream->index];
+    leg->uc = upstream_send(pool, iov, body_len ? 2 : 1, method, method_len, fresh, h, leg);
+}
+
+/* Whether some call of the request goes through an intercepting route with
+ * readable parameters, so the answer must be read to record it. */
+static int must_read_answer(const struct txn *t)
+{
+    if (t->calls == NULL)
+        return t->route->intercept && t->params_ok;
+    for (size_t i = 0; i < t->ncalls; i++)
+        if (t->call_routes[i]->intercept)
+            return 1;
+    return 0;
 }
 
 static void forward(struct txn *t)
 {
-    t->mode = t->route->intercept && t->params_ok ? ANSWER_BUFFER : ANSWER_STREAM;
+    struct leg *leg = add_legs(t, 1, t->route);
+    t->mode = must_read_answer(t) ? ANSWER_BUFFER : ANSWER_STREAM;
     if (t->route->intercept && t->is_call && !t->params_ok) {
         /* Forwarded as it is, but without readable parameters there is no
          * event to make: counted, so the gap is visible. */
@@ -269,8 +351,8 @@ static void forward(struct txn *t)
                  t->call.method, t->call_error.message);
         atomic_fetch_add_explicit(&t->w->stats.events_skipped, 1, memory_order_relaxed);
     }
-    build_upstream_head(t, &t->upstream_head);
-    send_upstream(t, &forward_handler, t->req->method, t->req->method_len, t->body, t->body_len, 0);
+    build_upstream_head(t, leg->upstream, t->body_len, t->mode == ANSWER_BUFFER, &leg->head);
+    send_leg(leg, &forward_handler, t->req->method, t->req->method_len, t->body, t->body_len, 0);
 }
 
 /* The upstream's status line and end-to-end headers, for the client. The
@@ -293,10 +375,6 @@ static void build_answer_head(struct txn *t, const struct http_response *resp)
             continue;
         if (is_header(h, "content-length") && resp->msg.framing != HTTP_FRAMING_NONE)
             continue;
-        if (t->mode == ANSWER_BUFFER && is_header(h, "content-type")) {
-            free(t->answer_type);
-            t->answer_type = mem_strndup(h->value, h->value_len);
-        }
         append_header(b, h->name, h->name_len, h->value, h->value_len);
     }
 }
@@ -332,37 +410,45 @@ static void stream_head(struct txn *t, const struct http_response *resp)
 
 static void on_forward_head(void *ctx, const struct http_response *resp)
 {
-    struct txn *t = ctx;
-    t->status = resp->status;
+    struct leg *leg = ctx;
+    struct txn *t = leg->t;
+    leg->status = resp->status;
     t->answer_has_body = resp->msg.framing != HTTP_FRAMING_NONE;
     build_answer_head(t, resp);
     if (t->mode == ANSWER_STREAM)
         stream_head(t, resp);
 }
 
-/* Buffers a body span; fails the exchange when it outgrows max_body_size.
- * Returns 0, or -1 when the transaction was answered with an error. */
-static int buffer_body(struct txn *t, const char *data, size_t len)
+/* Buffers a span of a leg's answer. Returns 0, or -1 when it outgrew
+ * max_body_size (the leg's exchange is then cancelled). */
+static int buffer_body(struct leg *leg, const char *data, size_t len)
 {
-    if (t->answer_body.len + len > cfg_of(t)->limits.max_body_size) {
-        upstream_cancel(t->uc);
-        t->uc = NULL;
-        char message[256];
-        snprintf(message, sizeof(message),
-                 "route %s: upstream %s: answer exceeds max_body_size (%zu bytes)", t->route->name,
-                 t->upstream->name, cfg_of(t)->limits.max_body_size);
-        reply_error(t, 502, XR_FAULT_TRANSPORT, message);
+    size_t max = cfg_of(leg->t)->limits.max_body_size;
+    if (leg->body.len + len > max) {
+        upstream_cancel(leg->uc);
+        leg->uc = NULL;
         return -1;
     }
-    buf_append(&t->answer_body, data, len);
+    buf_append(&leg->body, data, len);
     return 0;
+}
+
+static void too_large(struct txn *t, const struct leg *leg, char *message, size_t size)
+{
+    snprintf(message, size, "route %s: upstream %s: answer exceeds max_body_size (%zu bytes)",
+             leg->route->name, leg->upstream->name, cfg_of(t)->limits.max_body_size);
 }
 
 static int on_forward_body(void *ctx, const char *data, size_t len)
 {
-    struct txn *t = ctx;
+    struct leg *leg = ctx;
+    struct txn *t = leg->t;
     if (t->mode == ANSWER_BUFFER) {
-        buffer_body(t, data, len);
+        if (buffer_body(leg, data, len) != 0) {
+            char message[300];
+            too_large(t, leg, message, sizeof(message));
+            reply_error(t, 502, XR_FAULT_TRANSPORT, message);
+        }
         return 0;
     }
     if (t->chunked_to_client) {
@@ -377,44 +463,53 @@ static int on_forward_body(void *ctx, const char *data, size_t len)
     return t->upstream_paused;
 }
 
-/* Reads the legacy's answer to an intercepted call and records it. */
-static void intercept_forwarded(struct txn *t)
+/* Reads the legacy's answer to what was forwarded and accounts for each
+ * call in it: the call, or every call of a multicall. */
+static void account_forwarded(struct txn *t, struct leg *leg)
 {
     struct xr_response answer;
     struct xr_error err;
-    if (t->status != 200)
+    if (leg->status != 200)
         return; /* an HTTP error is not an answered call */
-    if (xr_parse_response(t->arena, t->answer_body.data ? t->answer_body.data : "",
-                          t->answer_body.len, &cfg_of(t)->xr_limits, &answer, &err) != 0) {
+    if (xr_parse_response(t->arena, leg->body.data ? leg->body.data : "", leg->body.len,
+                          &cfg_of(t)->xr_limits, &answer, &err) != 0) {
         log_warn("request %s: route %s: cannot read the answer of %s to intercept it: %s",
                  t->request_id, t->route->name, t->call.method, err.message);
         atomic_fetch_add_explicit(&t->w->stats.events_skipped, 1, memory_order_relaxed);
         return;
     }
-    intercept(t, &answer);
+    if (t->calls == NULL) {
+        account_call(t, t->route, t->call.method, t->call.params, &answer);
+        return;
+    }
+    struct xr_response *each = arena_alloc(t->arena, t->ncalls * sizeof(*each));
+    mc_split_answers(t->arena, &answer, t->ncalls, t->route->name, each);
+    for (size_t i = 0; i < t->ncalls; i++)
+        account_call(t, t->call_routes[i], t->calls[i].method, t->calls[i].params, &each[i]);
 }
 
-static void send_buffered(struct txn *t)
+static void send_buffered(struct txn *t, struct leg *leg)
 {
     struct buf *b = &t->answer_head;
     /* Without a body the upstream's own Content-Length (if any) went
      * through in the head, as it must (a 304's describes the resource). */
     if (t->answer_has_body)
-        buf_appendf(b, "Content-Length: %zu\r\n", t->answer_body.len);
+        buf_appendf(b, "Content-Length: %zu\r\n", leg->body.len);
     append_connection(t, b);
     buf_append(b, "\r\n", 2);
-    struct iovec iov[2] = {{b->data, b->len}, {t->answer_body.data, t->answer_body.len}};
+    struct iovec iov[2] = {{b->data, b->len}, {leg->body.data, leg->body.len}};
     client_sendv(t->client, iov, 2);
     client_end_response(t->client);
 }
 
 static void on_forward_done(void *ctx)
 {
-    struct txn *t = ctx;
-    t->uc = NULL;
+    struct leg *leg = ctx;
+    struct txn *t = leg->t;
+    leg->uc = NULL;
     if (t->mode == ANSWER_BUFFER) {
-        intercept_forwarded(t);
-        send_buffered(t);
+        account_forwarded(t, leg);
+        send_buffered(t, leg);
         return;
     }
     if (t->chunked_to_client)
@@ -424,16 +519,17 @@ static void on_forward_done(void *ctx)
 
 static void on_forward_error(void *ctx, enum upstream_error err, int stale, const char *detail)
 {
-    struct txn *t = ctx;
-    t->uc = NULL;
+    struct leg *leg = ctx;
+    struct txn *t = leg->t;
+    leg->uc = NULL;
     /* A keep-alive connection the upstream closed just as we reused it:
      * the request never reached the application, but nothing proves it, so
      * only a request that is safe to repeat is sent again (RFC 9110 9.2.2).
      * XML-RPC calls are POSTs and get the error instead. */
-    if (stale && !t->retried && http_method_idempotent(t->req->method, t->req->method_len)) {
-        t->retried = 1;
-        send_upstream(t, &forward_handler, t->req->method, t->req->method_len, t->body, t->body_len,
-                      1);
+    if (stale && !leg->retried && http_method_idempotent(t->req->method, t->req->method_len)) {
+        leg->retried = 1;
+        send_leg(leg, &forward_handler, t->req->method, t->req->method_len, t->body, t->body_len,
+                 1);
         return;
     }
     upstream_failed(t, err, detail);
@@ -446,17 +542,17 @@ static const struct upstream_handler forward_handler = {
     on_forward_error,
 };
 
-/* --- Adapting a call for a new service ----------------------------------- */
+/* --- Legs that carry calls: adapted calls and parts of a multicall -------- */
 
-static struct adapter_call adapter_call_of(const struct txn *t)
+static struct adapter_call adapter_call_of(const struct leg *leg)
 {
     struct adapter_call ac = {
-        .call = &t->call,
-        .route = t->route->name,
-        .upstream = t->upstream->name,
-        .base_path = t->upstream->base_path,
-        .request_id = t->request_id,
-        .limits = &cfg_of(t)->xr_limits,
+        .call = &leg->call,
+        .route = leg->route->name,
+        .upstream = leg->upstream->name,
+        .base_path = leg->upstream->base_path,
+        .request_id = leg->t->request_id,
+        .limits = &cfg_of(leg->t)->xr_limits,
     };
     return ac;
 }
@@ -469,10 +565,186 @@ static void reply_response(struct txn *t, const struct xr_response *r)
     buf_dispose(&xml);
 }
 
+/* Every call of the request has its answer: account for each, then answer
+ * the client, with one methodResponse or the multicall's array. */
+static void answer_calls(struct txn *t)
+{
+    if (t->calls == NULL) {
+        struct leg *leg = &t->legs[0];
+        account_call(t, leg->route, t->call.method, t->call.params, &leg->answer);
+        reply_response(t, &leg->answer);
+        return;
+    }
+    for (size_t i = 0; i < t->nlegs; i++) {
+        struct leg *leg = &t->legs[i];
+        if (leg->upstream->adapter != NULL) {
+            t->call_answers[leg->members[0]] = leg->answer;
+            continue;
+        }
+        struct xr_response *part = arena_alloc(t->arena, leg->nmembers * sizeof(*part));
+        char who[300];
+        snprintf(who, sizeof(who), "route %s: upstream %s", leg->route->name, leg->upstream->name);
+        mc_split_answers(t->arena, &leg->answer, leg->nmembers, who, part);
+        for (size_t k = 0; k < leg->nmembers; k++)
+            t->call_answers[leg->members[k]] = part[k];
+    }
+    for (size_t i = 0; i < t->ncalls; i++)
+        if (t->call_routes[i] != NULL)
+            account_call(t, t->call_routes[i], t->calls[i].method, t->calls[i].params,
+                         &t->call_answers[i]);
+    struct buf xml = BUF_INIT;
+    mc_write_response(t->arena, &xml, t->call_answers, t->ncalls);
+    send_answer(t, 200, "text/xml", xml.data, xml.len);
+    buf_dispose(&xml);
+}
+
+static void leg_ended(struct leg *leg)
+{
+    struct txn *t = leg->t;
+    if (--t->legs_pending == 0 && !t->starting_legs)
+        answer_calls(t);
+}
+
+/* The leg could not be completed: its calls get a fault that says why. */
+static void leg_fail(struct leg *leg, int64_t code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void leg_fail(struct leg *leg, int64_t code, const char *fmt, ...)
+{
+    struct adapter_call ac = adapter_call_of(leg);
+    struct buf b = BUF_INIT;
+    va_list ap;
+    va_start(ap, fmt);
+    buf_vappendf(&b, fmt, ap);
+    va_end(ap);
+    adapter_fault(leg->t->arena, &ac, code, &leg->answer, "%s", buf_cstr(&b));
+    buf_dispose(&b);
+    leg_ended(leg);
+}
+
+/* An xmlrpc part's answer: a methodResponse, or a fault that says why not. */
+static void read_part_answer(struct leg *leg)
+{
+    struct txn *t = leg->t;
+    struct xr_error err;
+    if (leg->status != 200) {
+        leg_fail(leg, XR_FAULT_TRANSPORT, "HTTP %d", leg->status);
+        return;
+    }
+    if (xr_parse_response(t->arena, leg->body.data ? leg->body.data : "", leg->body.len,
+                          &cfg_of(t)->xr_limits, &leg->answer, &err) != 0) {
+        leg_fail(leg, err.code, "the answer is not an XML-RPC response: %s", err.message);
+        return;
+    }
+    leg_ended(leg);
+}
+
+static void on_leg_head(void *ctx, const struct http_response *resp)
+{
+    struct leg *leg = ctx;
+    leg->status = resp->status;
+    const struct http_header *ct = http_find_header(&resp->msg, "content-type");
+    if (ct != NULL)
+        leg->content_type = mem_strndup(ct->value, ct->value_len);
+}
+
+static int on_leg_body(void *ctx, const char *data, size_t len)
+{
+    struct leg *leg = ctx;
+    if (buffer_body(leg, data, len) != 0)
+        leg_fail(leg, XR_FAULT_TRANSPORT, "answer exceeds max_body_size (%zu bytes)",
+                 cfg_of(leg->t)->limits.max_body_size);
+    return 0;
+}
+
+static void on_leg_done(void *ctx)
+{
+    struct leg *leg = ctx;
+    leg->uc = NULL;
+    if (leg->upstream->adapter == NULL) {
+        read_part_answer(leg);
+        return;
+    }
+    struct adapter_call ac = adapter_call_of(leg);
+    struct adapter_answer ans = {
+        .status = leg->status,
+        .content_type = leg->content_type,
+        .content_type_len = leg->content_type ? strlen(leg->content_type) : 0,
+        .body = leg->body.data ? leg->body.data : "",
+        .body_len = leg->body.len,
+    };
+    leg->upstream->adapter->decode(leg->t->arena, &ac, &ans, &leg->answer);
+    leg_ended(leg);
+}
+
+static void on_leg_error(void *ctx, enum upstream_error err, int stale, const char *detail)
+{
+    struct leg *leg = ctx;
+    (void)stale; /* calls are POSTs: never sent twice */
+    leg->uc = NULL;
+    count_upstream_error(leg->t, leg->route);
+    log_info("request %s: route %s: upstream %s: %s (%s)", leg->t->request_id, leg->route->name,
+             leg->upstream->name, upstream_error_text(err), detail);
+    leg_fail(leg, XR_FAULT_TRANSPORT, "%s (%s)", upstream_error_text(err), detail);
+}
+
+static const struct upstream_handler leg_handler = {
+    on_leg_head,
+    on_leg_body,
+    on_leg_done,
+    on_leg_error,
+};
+
+/* Sends a leg's call through its upstream's adapter. */
+static void send_adapted(struct leg *leg)
+{
+    struct adapter_call ac = adapter_call_of(leg);
+    struct xr_error err;
+    adapter_request_init(&leg->areq);
+    if (leg->upstream->adapter->encode(&ac, &leg->areq, &err) != 0) {
+        leg_fail(leg, err.code, "%s", err.message);
+        return;
+    }
+    struct buf *h = &leg->head;
+    buf_appendf(h, "%s ", leg->areq.method);
+    buf_append(h, leg->areq.target.data, leg->areq.target.len);
+    buf_appendf(h, " HTTP/1.1\r\nHost: %s\r\n", leg->upstream->host_header);
+    buf_append(h, leg->areq.headers.data, leg->areq.headers.len);
+    buf_appendf(h, "Content-Length: %zu\r\n\r\n", leg->areq.body.len);
+    send_leg(leg, &leg_handler, leg->areq.method, strlen(leg->areq.method), leg->areq.body.data,
+             leg->areq.body.len, 0);
+}
+
+/* Sends a leg's system.multicall part to its xmlrpc upstream, on the path
+ * and with the headers the client used. */
+static void send_part(struct leg *leg)
+{
+    struct txn *t = leg->t;
+    xr_write_call(&leg->request, leg->call.method, leg->call.method_len, leg->call.params);
+    build_upstream_head(t, leg->upstream, leg->request.len, 1, &leg->head);
+    send_leg(leg, &leg_handler, t->req->method, t->req->method_len, leg->request.data,
+             leg->request.len, 0);
+}
+
+/* Sends every leg; the client is answered when the last one ends, which
+ * may be at once when none could be sent. */
+static void send_legs(struct txn *t)
+{
+    t->legs_pending = t->nlegs;
+    t->starting_legs = 1;
+    for (size_t i = 0; i < t->nlegs; i++) {
+        if (t->legs[i].upstream->adapter != NULL)
+            send_adapted(&t->legs[i]);
+        else
+            send_part(&t->legs[i]);
+    }
+    t->starting_legs = 0;
+    if (t->legs_pending == 0)
+        answer_calls(t);
+}
+
 static void adapt(struct txn *t)
 {
-    struct adapter_call ac = adapter_call_of(t);
-    struct xr_error err;
     if (!t->params_ok) {
         /* Only a call the adapter can read may go to a new service; the
          * legacy would have been sent the bytes as they were. */
@@ -483,70 +755,59 @@ static void adapt(struct txn *t)
         return;
     }
     t->mode = ANSWER_BUFFER;
-    adapter_request_init(&t->areq);
-    if (t->upstream->adapter->encode(&ac, &t->areq, &err) != 0) {
-        char message[400];
-        snprintf(message, sizeof(message), "route %s: %s", t->route->name, err.message);
-        reply_fault(t, err.code, message);
-        return;
+    struct leg *leg = add_legs(t, 1, t->route);
+    leg->call = t->call;
+    send_legs(t);
+}
+
+/* --- system.multicall ----------------------------------------------------- */
+
+/* The index of the leg for xmlrpc upstream u among the first n legs, or n. */
+static size_t part_for(const struct txn *t, size_t n, const struct upstream_def *u)
+{
+    size_t i = 0;
+    while (i < n && !(t->legs[i].upstream == u && u->adapter == NULL))
+        i++;
+    return i;
+}
+
+/*
+ * Splits a multicall whose calls go to different targets: one leg per
+ * xmlrpc upstream (a smaller system.multicall, so the legacy still runs its
+ * calls in order, in one request) and one per call for a new service. A
+ * call no route takes is answered -32601 in its place.
+ */
+static void split_multicall(struct txn *t)
+{
+    size_t n = 0;
+    t->legs = mem_calloc(t->ncalls, sizeof(*t->legs));
+    for (size_t i = 0; i < t->ncalls; i++) {
+        const struct route *r = t->call_routes[i];
+        if (r == NULL)
+            continue;
+        size_t k = part_for(t, n, r->upstream);
+        if (k == n) {
+            t->legs[n] = (struct leg){.t = t, .route = r, .upstream = r->upstream};
+            t->legs[n].members = arena_alloc(t->arena, t->ncalls * sizeof(size_t));
+            n++;
+        }
+        t->legs[k].members[t->legs[k].nmembers++] = i;
     }
-    struct buf *h = &t->upstream_head;
-    buf_appendf(h, "%s ", t->areq.method);
-    buf_append(h, t->areq.target.data, t->areq.target.len);
-    buf_appendf(h, " HTTP/1.1\r\nHost: %s\r\n", t->upstream->host_header);
-    buf_append(h, t->areq.headers.data, t->areq.headers.len);
-    buf_appendf(h, "Content-Length: %zu\r\n\r\n", t->areq.body.len);
-    send_upstream(t, &adapter_handler, t->areq.method, strlen(t->areq.method), t->areq.body.data,
-                  t->areq.body.len, 0);
+    t->nlegs = n;
+    for (size_t k = 0; k < n; k++) {
+        struct leg *leg = &t->legs[k];
+        if (leg->upstream->adapter != NULL) {
+            leg->call.method = t->calls[leg->members[0]].method;
+            leg->call.method_len = t->calls[leg->members[0]].method_len;
+            leg->call.params = t->calls[leg->members[0]].params;
+        } else {
+            leg->call.method = "system.multicall";
+            leg->call.method_len = 16;
+            leg->call.params = mc_build_params(t->arena, t->calls, leg->members, leg->nmembers);
+        }
+    }
+    send_legs(t);
 }
-
-static void on_adapter_head(void *ctx, const struct http_response *resp)
-{
-    struct txn *t = ctx;
-    t->status = resp->status;
-    const struct http_header *ct = http_find_header(&resp->msg, "content-type");
-    if (ct != NULL)
-        t->answer_type = mem_strndup(ct->value, ct->value_len);
-}
-
-static int on_adapter_body(void *ctx, const char *data, size_t len)
-{
-    buffer_body(ctx, data, len);
-    return 0;
-}
-
-static void on_adapter_done(void *ctx)
-{
-    struct txn *t = ctx;
-    struct adapter_call ac = adapter_call_of(t);
-    struct adapter_answer ans = {
-        .status = t->status,
-        .content_type = t->answer_type,
-        .content_type_len = t->answer_type ? strlen(t->answer_type) : 0,
-        .body = t->answer_body.data ? t->answer_body.data : "",
-        .body_len = t->answer_body.len,
-    };
-    struct xr_response r;
-    t->uc = NULL;
-    t->upstream->adapter->decode(t->arena, &ac, &ans, &r);
-    intercept(t, &r);
-    reply_response(t, &r);
-}
-
-static void on_adapter_error(void *ctx, enum upstream_error err, int stale, const char *detail)
-{
-    struct txn *t = ctx;
-    (void)stale;
-    t->uc = NULL;
-    upstream_failed(t, err, detail);
-}
-
-static const struct upstream_handler adapter_handler = {
-    on_adapter_head,
-    on_adapter_body,
-    on_adapter_done,
-    on_adapter_error,
-};
 
 /* --- The pipeline ---------------------------------------------------------- */
 
@@ -610,6 +871,104 @@ static void take_request_id(struct txn *t)
     t->request_id_len = IDS_UUID_LEN;
 }
 
+/* The request as the router sees it, for the call named `method` (NULL
+ * when the body is not a call). */
+static struct router_request router_request_of(const struct txn *t, const char *method,
+                                               size_t method_len)
+{
+    struct router_request rr = {
+        .http_method = t->req->method,
+        .http_method_len = t->req->method_len,
+        .path = t->req->path,
+        .path_len = t->req->path_len,
+        .xmlrpc_method = method,
+        .xmlrpc_method_len = method_len,
+        .headers = &t->req->msg,
+    };
+    return rr;
+}
+
+static void no_route_fault(struct txn *t, const char *method, struct xr_response *out)
+{
+    struct buf b = BUF_INIT;
+    buf_appendf(&b, "no route for method %s", method);
+    out->is_fault = 1;
+    out->result = NULL;
+    out->fault_code = XR_FAULT_METHOD_NOT_FOUND;
+    out->fault_string = arena_strndup(t->arena, b.data, b.len);
+    out->fault_string_len = b.len;
+    buf_dispose(&b);
+}
+
+/*
+ * Reads the calls of a system.multicall and routes each. Returns 0 when the
+ * request is a well-formed multicall with at least one call (t->calls set),
+ * -1 when it is to be routed as the single call it says it is.
+ */
+static int read_multicall(struct txn *t)
+{
+    struct xr_error err;
+    if (!t->params_ok)
+        read_call(t, XR_PARSE_FULL); /* routing alone read the method name only */
+    if (!t->params_ok || mc_read_calls(t->arena, &t->call, &t->calls, &t->ncalls, &err) != 0 ||
+        t->ncalls == 0) {
+        t->calls = NULL;
+        return -1;
+    }
+    t->call_routes = arena_calloc(t->arena, t->ncalls * sizeof(*t->call_routes));
+    t->call_answers = arena_calloc(t->arena, t->ncalls * sizeof(*t->call_answers));
+    for (size_t i = 0; i < t->ncalls; i++) {
+        struct router_request rr = router_request_of(t, t->calls[i].method, t->calls[i].method_len);
+        const struct route *r = router_match(cfg_of(t), &rr);
+        t->call_routes[i] = r;
+        if (r == NULL)
+            no_route_fault(t, t->calls[i].method, &t->call_answers[i]);
+        else
+            metrics_bump(&r->counters->requests);
+    }
+    return 0;
+}
+
+/* A multicall goes on as it is when all its calls take routes to the same
+ * xmlrpc upstream; otherwise it is split. */
+static void route_multicall(struct txn *t)
+{
+    const struct route *first = t->call_routes[0];
+    int one_target = first != NULL && first->upstream->adapter == NULL;
+    for (size_t i = 1; i < t->ncalls && one_target; i++)
+        one_target = t->call_routes[i] != NULL && t->call_routes[i]->upstream == first->upstream;
+    if (one_target) {
+        t->route = first;
+        forward(t);
+        return;
+    }
+    t->mode = ANSWER_BUFFER;
+    split_multicall(t);
+}
+
+static void route_request(struct txn *t)
+{
+    const struct http_request *req = t->req;
+    struct router_request rr = router_request_of(t, t->is_call ? t->call.method : NULL,
+                                                 t->is_call ? t->call.method_len : 0);
+    t->route = router_match(cfg_of(t), &rr);
+    if (t->route == NULL) {
+        char message[300];
+        if (t->is_call)
+            snprintf(message, sizeof(message), "no route for method %s", t->call.method);
+        else
+            snprintf(message, sizeof(message), "no route for %.*s %.*s", (int)req->method_len,
+                     req->method, (int)req->path_len, req->path);
+        reply_error(t, 404, XR_FAULT_METHOD_NOT_FOUND, message);
+        return;
+    }
+    metrics_bump(&t->route->counters->requests);
+    if (t->route->upstream->adapter != NULL)
+        adapt(t);
+    else
+        forward(t);
+}
+
 struct txn *proxy_handle(struct client *c, const struct http_request *req, const char *body,
                          size_t body_len)
 {
@@ -629,52 +988,30 @@ struct txn *proxy_handle(struct client *c, const struct http_request *req, const
         read_call(t, XR_PARSE_FULL);
     else if (cfg->has_xmlrpc_routes)
         read_call(t, XR_PARSE_METHOD_ONLY);
-
-    struct router_request rr = {
-        .http_method = req->method,
-        .http_method_len = req->method_len,
-        .path = req->path,
-        .path_len = req->path_len,
-        .xmlrpc_method = t->is_call ? t->call.method : NULL,
-        .xmlrpc_method_len = t->is_call ? t->call.method_len : 0,
-        .headers = &req->msg,
-    };
-    t->route = router_match(cfg_of(t), &rr);
-    if (t->route == NULL) {
-        char message[300];
-        if (t->is_call)
-            snprintf(message, sizeof(message), "no route for method %s", t->call.method);
-        else
-            snprintf(message, sizeof(message), "no route for %.*s %.*s", (int)req->method_len,
-                     req->method, (int)req->path_len, req->path);
-        reply_error(t, 404, XR_FAULT_METHOD_NOT_FOUND, message);
-        return t;
-    }
-    t->upstream = t->route->upstream;
-    if (t->upstream->adapter != NULL)
-        adapt(t);
+    /* A multicall is routed by the calls inside it, when there are routes
+     * that tell calls apart. */
+    if (t->is_call && cfg->has_xmlrpc_routes && mc_is_multicall(&t->call) && read_multicall(t) == 0)
+        route_multicall(t);
     else
-        forward(t);
+        route_request(t);
     return t;
 }
 
 void proxy_client_drained(struct txn *t)
 {
-    if (t->upstream_paused && t->uc != NULL) {
+    struct leg *leg = t->nlegs > 0 ? &t->legs[0] : NULL;
+    if (t->upstream_paused && leg != NULL && leg->uc != NULL) {
         t->upstream_paused = 0;
-        upstream_resume(t->uc);
+        upstream_resume(leg->uc);
     }
 }
 
 void proxy_txn_free(struct txn *t)
 {
-    if (t->uc != NULL)
-        upstream_cancel(t->uc);
-    buf_dispose(&t->upstream_head);
+    for (size_t i = 0; i < t->nlegs; i++)
+        leg_dispose(&t->legs[i]);
+    free(t->legs);
     buf_dispose(&t->answer_head);
-    buf_dispose(&t->answer_body);
-    free(t->answer_type);
-    adapter_request_dispose(&t->areq);
     arena_free(t->arena);
     worker_config_release(t->w, t->wc);
     free(t);
