@@ -104,6 +104,11 @@ class Process:
         raise AssertionError(f"{self.name}: no output matching {pattern!r}; output:\n"
                              + self.output())
 
+    def search_output(self, pattern, timeout=10):
+        """Waits for a line matching pattern and returns its match."""
+        self.wait_for_output(pattern, timeout)
+        return re.search(pattern, self.output())
+
     def send_signal(self, sig):
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
@@ -426,7 +431,7 @@ class E2ETestCase(unittest.TestCase):
         path = self.write_config(text, os.path.join(name, "routes.conf"))
         env = dict(os.environ, **(extra_env or {}))
         p = self._track(Process(name, [STRANGLER, "-c", path], self.tmp, env=env,
-                                ready=r"listening on 127\.0\.0\.1:(\d+)"))
+                                ready=r"strangler \S+ listening on 127\.0\.0\.1:(\d+)"))
         return p, int(p.wait_ready().group(1)), path
 
     def start_upstream(self):
@@ -441,6 +446,25 @@ class E2ETestCase(unittest.TestCase):
 
     def unique(self, prefix):
         return f"{prefix}-{os.getpid()}-{int(time.monotonic() * 1000)}"
+
+
+def admin_port(proxy):
+    """The port of the admin API a proxy started with `admin 127.0.0.1:0`."""
+    return int(proxy.search_output(r"admin API listening on 127\.0\.0\.1:(\d+)").group(1))
+
+
+def admin(port, method, path, body=None, token=None, timeout=10):
+    """One admin API request; returns (status, decoded JSON or text)."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    if body is not None and not isinstance(body, (bytes, str)):
+        body = json.dumps(body)
+        headers["Content-Type"] = "application/json"
+    status, _, raw = http_request(port, method, path, body=body, headers=headers,
+                                  timeout=timeout)
+    try:
+        return status, json.loads(raw)
+    except ValueError:
+        return status, raw.decode("utf-8", "replace")
 
 
 def eventually(check, timeout=15, interval=0.1, message="condition"):
