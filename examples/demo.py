@@ -10,8 +10,10 @@ interception:
      calls and raises them as CloudEvents on RabbitMQ;
   2. the new stock service, subscribed to those events, builds its own model
      until it agrees with the legacy;
-  3. the stock.get route is flipped to the new service (routes.conf rewritten,
-     SIGHUP), and the client gets the same answers, now from the new service.
+  3. the stock.get route is flipped to the new service, live, with
+     `strangler flip stock-read stock-svc` (the admin API writes it back to
+     routes.conf), and the client gets the same answers, now from the new
+     service.
 
 It prints what happens at each step and stops everything it started.
 
@@ -215,20 +217,17 @@ class Demo:
         raise SystemExit("demo: the stock service did not subscribe to the events")
 
     def flip(self, config):
+        """The migration team's command: strangler flip, through the admin API."""
+        argv = [os.path.join(self.build, "strangler"), "-c", config, "flip", "stock-read",
+                "stock-svc"]
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+        if out.returncode != 0:
+            raise SystemExit(f"demo: the flip was refused: {out.stderr.strip()}")
+        say(f"   $ strangler -c routes.conf flip stock-read stock-svc")
+        say(f"   {out.stdout.strip()}")
         with open(config) as f:
-            text = f.read()
-        flipped = re.sub(r"^(route stock-read\s+xmlrpc stock\.get\s+->\s+)legacy", r"\1stock-svc",
-                         text, flags=re.M)
-        with open(config, "w") as f:
-            f.write(flipped)
-        proxy = next(p for name, p, _ in self.procs if name == "strangler")
-        proxy.send_signal(signal.SIGHUP)
-        deadline = time.monotonic() + 10
-        while "reloaded" not in open(os.path.join(self.dir, "strangler.log")).read():
-            if time.monotonic() > deadline:
-                raise SystemExit("demo: strangler did not reload routes.conf")
-            time.sleep(0.1)
-        say("   routes.conf: route stock-read xmlrpc stock.get -> stock-svc   (then SIGHUP)")
+            line = next(l for l in f if l.startswith("route stock-read"))
+        say(f"   routes.conf now says: {line.strip()}")
 
 
 def outcome(fn, *args):
