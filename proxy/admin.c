@@ -6,13 +6,11 @@
 #include "common/mem.h"
 #include "proxy/metrics.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <json-c/json.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,6 +48,26 @@ static void reply_json(struct evhttp_request *req, int status, const struct buf 
     reply(req, status, "application/json", json->data ? json->data : "", json->len);
 }
 
+/* The lines of `lines` (FILE:LINE messages) as a JSON array of strings. */
+static void put_lines(struct buf *b, const struct buf *lines)
+{
+    buf_append_char(b, '[');
+    const char *s = lines->data, *end = lines->data + lines->len;
+    int first = 1;
+    while (s != NULL && s < end) {
+        const char *nl = memchr(s, '\n', (size_t)(end - s));
+        size_t n = nl ? (size_t)(nl - s) : (size_t)(end - s);
+        if (n > 0) {
+            if (!first)
+                buf_append_char(b, ',');
+            jsonw_string(b, s, n);
+            first = 0;
+        }
+        s += n + 1;
+    }
+    buf_append_char(b, ']');
+}
+
 /* {"error": "...", "messages": ["FILE:LINE: ...", ...]}; messages are the
  * lines of `lines`, when there are any. */
 static void reply_error(struct evhttp_request *req, int status, const char *error,
@@ -59,21 +77,8 @@ static void reply_error(struct evhttp_request *req, int status, const char *erro
     buf_append_str(&b, "{\"error\":");
     jsonw_cstring(&b, error);
     if (lines != NULL && lines->len > 0) {
-        buf_append_str(&b, ",\"messages\":[");
-        const char *s = lines->data, *end = lines->data + lines->len;
-        int first = 1;
-        while (s < end) {
-            const char *nl = memchr(s, '\n', (size_t)(end - s));
-            size_t n = nl ? (size_t)(nl - s) : (size_t)(end - s);
-            if (n > 0) {
-                if (!first)
-                    buf_append_char(&b, ',');
-                jsonw_string(&b, s, n);
-                first = 0;
-            }
-            s += n + 1;
-        }
-        buf_append_char(&b, ']');
+        buf_append_str(&b, ",\"messages\":");
+        put_lines(&b, lines);
     }
     buf_append_char(&b, '}');
     reply_json(req, status, &b);
@@ -257,25 +262,6 @@ static void put_changes(struct buf *b, const struct control_outcome *o)
     buf_append_char(b, ']');
 }
 
-static void put_lines(struct buf *b, const struct buf *lines)
-{
-    buf_append_char(b, '[');
-    const char *s = lines->data, *end = lines->data + lines->len;
-    int first = 1;
-    while (s != NULL && s < end) {
-        const char *nl = memchr(s, '\n', (size_t)(end - s));
-        size_t n = nl ? (size_t)(nl - s) : (size_t)(end - s);
-        if (n > 0) {
-            if (!first)
-                buf_append_char(b, ',');
-            jsonw_string(b, s, n);
-            first = 0;
-        }
-        s += n + 1;
-    }
-    buf_append_char(b, ']');
-}
-
 static void handle_reload(struct admin *a, struct evhttp_request *req, const char *who)
 {
     struct control_outcome o;
@@ -447,22 +433,9 @@ static char *address_text(int fd)
 {
     struct sockaddr_storage ss;
     socklen_t len = sizeof(ss);
-    char host[INET6_ADDRSTRLEN] = "?";
-    unsigned port = 0;
-    struct buf b = BUF_INIT;
-    if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0) {
-        if (ss.ss_family == AF_INET6) {
-            const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&ss;
-            inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
-            port = ntohs(in6->sin6_port);
-        } else {
-            const struct sockaddr_in *in = (const struct sockaddr_in *)&ss;
-            inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
-            port = ntohs(in->sin_port);
-        }
-    }
-    buf_appendf(&b, ss.ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u", host, port);
-    return buf_steal(&b);
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0)
+        return mem_strdup("?");
+    return config_addr_text((const struct sockaddr *)&ss);
 }
 
 static int open_socket(const struct config_addr *addr, char *err, size_t errlen)

@@ -1190,6 +1190,22 @@ void config_unref(struct config *c)
         free_config(c);
 }
 
+char *config_addr_text(const struct sockaddr *sa)
+{
+    char host[INET6_ADDRSTRLEN] = "?";
+    struct buf text = BUF_INIT;
+    if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+        inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+        buf_appendf(&text, "[%s]:%u", host, ntohs(in6->sin6_port));
+    } else {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+        inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+        buf_appendf(&text, "%s:%u", host, ntohs(in->sin_port));
+    }
+    return buf_steal(&text);
+}
+
 unsigned config_addr_port(const struct config_addr *a)
 {
     if (a->sa.ss_family == AF_INET6)

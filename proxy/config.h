@@ -194,6 +194,10 @@ struct config *config_ref(struct config *c);
 /* Drops a reference; the last one frees the snapshot. NULL is a no-op. */
 void config_unref(struct config *c);
 
+/* "host:port" (or "[v6host]:port") for a socket address; the caller frees
+ * it. */
+char *config_addr_text(const struct sockaddr *sa);
+
 /* The port of an address (0: "pick one", for listen addresses). */
 unsigned config_addr_port(const struct config_addr *a);
 

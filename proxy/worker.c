@@ -25,21 +25,8 @@ static int adopt_bound_port(int fd, struct config_addr *addr)
         return -1;
     memcpy(&addr->sa, &bound, len);
     addr->len = len;
-    char host[INET6_ADDRSTRLEN] = "";
-    unsigned port;
-    if (bound.ss_family == AF_INET6) {
-        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&bound;
-        inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
-        port = ntohs(in6->sin6_port);
-    } else {
-        const struct sockaddr_in *in = (const struct sockaddr_in *)&bound;
-        inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
-        port = ntohs(in->sin_port);
-    }
-    struct buf text = BUF_INIT;
-    buf_appendf(&text, bound.ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u", host, port);
     free(addr->text);
-    addr->text = buf_steal(&text);
+    addr->text = config_addr_text((const struct sockaddr *)&bound);
     return 0;
 }
 
