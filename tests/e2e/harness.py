@@ -25,6 +25,7 @@ import tempfile
 import threading
 import time
 import unittest
+import urllib.request
 import warnings
 import xmlrpc.client
 
@@ -408,13 +409,16 @@ class E2ETestCase(unittest.TestCase):
         return int(p.wait_ready().group(1))
 
     def start_stock_service(self, queue, exchange="strangler.events"):
-        """The demo new service, logging each request it serves (debug)."""
+        """The demo new service, logging each request it serves (debug),
+        once it is subscribed to the events."""
         p = self._track(Process("stock-service",
                                 [STOCK_SERVICE, "--listen", "127.0.0.1:0", "--amqp", broker_url(),
                                  "--exchange", exchange, "--queue", queue,
                                  "--log-level", "debug"],
                                 self.tmp, ready=r"stock-service listening on [\d.]+:(\d+)"))
-        return p, int(p.wait_ready().group(1))
+        port = int(p.wait_ready().group(1))
+        eventually(lambda: stock_model(port)["feed_connected"], message="stock service subscribed")
+        return p, port
 
     def write_config(self, text, name="routes.conf"):
         path = os.path.join(self.tmp, name)
@@ -465,6 +469,22 @@ def admin(port, method, path, body=None, token=None, timeout=10):
         return status, json.loads(raw)
     except ValueError:
         return status, raw.decode("utf-8", "replace")
+
+
+def stock_model(port):
+    """The demo stock service's GET /model."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/model", timeout=5) as r:
+        return json.load(r)
+
+
+def wait_for_stock_model(svc_port, legacy_port, skus):
+    """Waits until the stock service's model agrees with the legacy on every
+    sku (its events have arrived); returns the legacy's records."""
+    legacy = xmlrpc_client(legacy_port)
+    expected = {sku: legacy.stock.get(sku) for sku in skus}
+    eventually(lambda: all(stock_model(svc_port)["skus"].get(s) == expected[s] for s in skus),
+               message="the stock service's model agrees with the legacy")
+    return expected
 
 
 def eventually(check, timeout=15, interval=0.1, message="condition"):

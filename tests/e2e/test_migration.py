@@ -12,11 +12,10 @@ import stat
 import subprocess
 import threading
 import time
-import urllib.request
 import xmlrpc.client
 
 from harness import (STRANGLER, E2ETestCase, admin, admin_port, broker_url, consume,
-                     declare_queue, eventually, outcome, post_xml)
+                     declare_queue, eventually, outcome, post_xml, wait_for_stock_model)
 from harness import xmlrpc_client as client
 
 SKUS = ["HAM-001", "NAIL-100", "SAW-010", "SCR-200"]
@@ -366,11 +365,6 @@ class FlipUnderLoadTest(E2ETestCase):
         exchange = self.unique("load")
         svc, svc_port = self.start_stock_service(self.unique("stock-service"), exchange)
 
-        def model():
-            with urllib.request.urlopen(f"http://127.0.0.1:{svc_port}/model", timeout=5) as r:
-                return json.load(r)
-
-        eventually(lambda: model()["feed_connected"], message="stock service subscribed")
         conf = f"""listen 127.0.0.1:0
 workers 2
 admin 127.0.0.1:0
@@ -382,12 +376,9 @@ route rest       *                -> legacy
 """
         proxy, port, path = self.start_proxy(conf)
         aport = admin_port(proxy)
-        legacy = xmlrpc.client.ServerProxy(f"http://127.0.0.1:{legacy_port}/RPC2")
-        expected = {sku: legacy.stock.get(sku) for sku in SKUS}
         for sku in SKUS:
             client(port).stock.get(sku)
-        eventually(lambda: all(model()["skus"].get(s) == expected[s] for s in SKUS),
-                   message="the new service's model agrees with the legacy")
+        expected = wait_for_stock_model(svc_port, legacy_port, SKUS)
 
         stop = threading.Event()
         counts = {"ok": 0, "failed": 0, "mixed": 0}

@@ -2,13 +2,11 @@
 raised as events; the new stock service builds its model from them; the
 stock.get route is flipped and a stock client gets identical answers."""
 
-import json
 import re
 import signal
-import urllib.request
 import xmlrpc.client
 
-from harness import E2ETestCase, broker_url, eventually, outcome
+from harness import E2ETestCase, broker_url, eventually, outcome, wait_for_stock_model
 
 SKUS = ["HAM-001", "NAIL-100", "SAW-010", "SCR-200"]
 
@@ -19,11 +17,6 @@ class StoryTest(E2ETestCase):
         exchange = self.unique("story")
         svc, svc_port = self.start_stock_service(self.unique("stock-service"), exchange)
 
-        def model():
-            with urllib.request.urlopen(f"http://127.0.0.1:{svc_port}/model", timeout=5) as r:
-                return json.load(r)
-
-        eventually(lambda: model()["feed_connected"], message="stock service subscribed")
         conf = f"""
 listen 127.0.0.1:0
 workers 2
@@ -48,9 +41,7 @@ route everything  *                   -> legacy
         client.stock.adjust("SCR-200", -2)
 
         # 2. The new service's model catches up with the legacy.
-        expected = {sku: legacy.stock.get(sku) for sku in SKUS}
-        eventually(lambda: all(model()["skus"].get(s) == expected[s] for s in SKUS),
-                   message="model agrees with the legacy")
+        wait_for_stock_model(svc_port, legacy_port, SKUS)
 
         # 3. Flip stock.get to the new service.
         with open(path) as f:
