@@ -1,13 +1,12 @@
 #include "unit.h"
 #include "proxy/conffile.h"
+#include "scratch.h"
 
 #include "common/buf.h"
 #include "common/mem.h"
 
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -321,79 +320,10 @@ END_TEST
 
 /* ---- files ---- */
 
-/*
- * One scratch directory per test case, made and removed by an unchecked
- * fixture: that runs in the runner's process, so the directory goes away
- * even when a test fails halfway in its forked child.
- */
-static char scratch[64];
-
-static void scratch_setup(void)
+/* Each test case of files works in a scratch root of its own (scratch.h). */
+static void make_root(void)
 {
-    snprintf(scratch, sizeof(scratch), "/tmp/strangler-conffile.XXXXXX");
-    if (mkdtemp(scratch) == NULL)
-        scratch[0] = '\0'; /* the tests say so */
-}
-
-static int make_writable(const char *path, const struct stat *st, int type, struct FTW *ftw)
-{
-    (void)st;
-    (void)ftw;
-    if (type == FTW_D || type == FTW_DNR)
-        chmod(path, 0700);
-    return 0;
-}
-
-static int remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
-{
-    (void)st;
-    (void)type;
-    (void)ftw;
-    remove(path);
-    return 0;
-}
-
-static void scratch_teardown(void)
-{
-    if (scratch[0] == '\0')
-        return;
-    /* a test may have left a directory read-only: reopen everything first */
-    nftw(scratch, make_writable, 16, FTW_PHYS);
-    nftw(scratch, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-/* A fresh directory for one test inside the scratch directory; dir holds PATH_MAX. */
-static void test_dir(char *dir, size_t size)
-{
-    ck_assert_msg(scratch[0] != '\0', "could not create a directory under /tmp");
-    snprintf(dir, size, "%s/t.XXXXXX", scratch);
-    ck_assert_ptr_nonnull(mkdtemp(dir));
-}
-
-static void put_file(const char *path, const char *content, mode_t mode)
-{
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    size_t len = strlen(content);
-    ck_assert_int_ge(fd, 0);
-    ck_assert_int_eq(write(fd, content, len), (ssize_t)len);
-    ck_assert_int_eq(fchmod(fd, mode), 0); /* not at the umask's mercy */
-    ck_assert_int_eq(close(fd), 0);
-}
-
-/* The file's content, read with stdio so conffile_read() is not testing itself. */
-static char *get_file(const char *path)
-{
-    struct buf b = BUF_INIT;
-    char chunk[4096];
-    size_t n;
-    FILE *f = fopen(path, "rb");
-    ck_assert_msg(f != NULL, "%s: %s", path, strerror(errno));
-    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
-        buf_append(&b, chunk, n);
-    ck_assert(!ferror(f));
-    fclose(f);
-    buf_cstr(&b);
-    return buf_steal(&b);
+    scratch_root_make("conffile");
 }
 
 static int by_name(const void *a, const void *b)
@@ -434,25 +364,18 @@ static void assert_listing(const char *dir, const char *expected)
     free(names);
 }
 
-static void assert_content(const char *path, const char *expected)
-{
-    char *content = get_file(path);
-    ck_assert_str_eq(content, expected);
-    free(content);
-}
-
 START_TEST(read_appends_the_whole_file)
 {
     char dir[PATH_MAX], path[PATH_MAX + 32], err[256];
     struct buf out = BUF_INIT;
     struct buf big = BUF_INIT;
 
-    test_dir(dir, sizeof(dir));
+    scratch_dir("t", dir, sizeof(dir));
     snprintf(path, sizeof(path), "%s/routes.conf", dir);
     /* bigger than one read, so the loop is exercised */
     for (int i = 0; i < 5000; i++)
         buf_appendf(&big, "route r%04d xmlrpc m%d.* -> legacy\n", i, i);
-    put_file(path, buf_cstr(&big), 0644);
+    scratch_write(path, buf_cstr(&big), 0644);
 
     buf_append_str(&out, "prefix:");
     ck_assert_int_eq(conffile_read(path, &out, err, sizeof(err)), 0);
@@ -469,7 +392,7 @@ START_TEST(read_of_a_missing_file_reports_path_and_reason)
     char dir[PATH_MAX], path[PATH_MAX + 32], expected[PATH_MAX + 64], err[PATH_MAX + 64];
     struct buf out = BUF_INIT;
 
-    test_dir(dir, sizeof(dir));
+    scratch_dir("t", dir, sizeof(dir));
     snprintf(path, sizeof(path), "%s/missing.conf", dir);
     buf_append_str(&out, "kept");
     ck_assert_int_eq(conffile_read(path, &out, err, sizeof(err)), -1);
@@ -491,9 +414,9 @@ START_TEST(write_replaces_content_and_keeps_mode)
     static const char next[] = "route r * -> stock-svc\n";
     struct stat before, after;
 
-    test_dir(dir, sizeof(dir));
+    scratch_dir("t", dir, sizeof(dir));
     snprintf(path, sizeof(path), "%s/routes.conf", dir);
-    put_file(path, "route r * -> legacy\n", 0640);
+    scratch_write(path, "route r * -> legacy\n", 0640);
     ck_assert_int_eq(stat(path, &before), 0);
 
     ck_assert_int_eq(conffile_write_atomic(path, next, strlen(next), err, sizeof(err)), 0);
@@ -504,7 +427,7 @@ START_TEST(write_replaces_content_and_keeps_mode)
     ck_assert_uint_eq(after.st_gid, before.st_gid);
     /* a new file took the old one's place: readers holding the old one keep reading it */
     ck_assert_uint_ne(after.st_ino, before.st_ino);
-    assert_content(path, next);
+    scratch_assert_file(path, next);
     assert_listing(dir, "routes.conf");
 
     /* a read-only file can be replaced too (rename needs the directory, not the file) */
@@ -512,7 +435,7 @@ START_TEST(write_replaces_content_and_keeps_mode)
     ck_assert_int_eq(conffile_write_atomic(path, "", 0, err, sizeof(err)), 0);
     ck_assert_int_eq(stat(path, &after), 0);
     ck_assert_uint_eq(after.st_mode & 07777, 0444);
-    assert_content(path, "");
+    scratch_assert_file(path, "");
     assert_listing(dir, "routes.conf");
 }
 END_TEST
@@ -525,12 +448,12 @@ START_TEST(write_through_a_symlink_replaces_the_target)
     struct stat st;
     ssize_t n;
 
-    test_dir(dir, sizeof(dir));
+    scratch_dir("t", dir, sizeof(dir));
     snprintf(deploy, sizeof(deploy), "%s/deploy", dir);
     snprintf(real, sizeof(real), "%s/real.conf", deploy);
     snprintf(link, sizeof(link), "%s/routes.conf", dir);
     ck_assert_int_eq(mkdir(deploy, 0700), 0);
-    put_file(real, "route r * -> legacy\n", 0600);
+    scratch_write(real, "route r * -> legacy\n", 0600);
     /* relative, as deploy tools make them: resolved against the link's directory */
     ck_assert_int_eq(symlink("deploy/real.conf", link), 0);
 
@@ -541,8 +464,8 @@ START_TEST(write_through_a_symlink_replaces_the_target)
     ck_assert_int_gt(n, 0);
     target[n] = '\0';
     ck_assert_str_eq(target, "deploy/real.conf");
-    assert_content(real, next);
-    assert_content(link, next);
+    scratch_assert_file(real, next);
+    scratch_assert_file(link, next);
     assert_listing(dir, "deploy,routes.conf");
     assert_listing(deploy, "real.conf");
 }
@@ -557,16 +480,16 @@ START_TEST(write_into_a_read_only_directory_fails_cleanly)
     /* root writes into a 0500 directory regardless; the tests below cover root too */
     if (geteuid() == 0)
         return;
-    test_dir(dir, sizeof(dir));
+    scratch_dir("t", dir, sizeof(dir));
     snprintf(path, sizeof(path), "%s/routes.conf", dir);
-    put_file(path, old, 0640);
+    scratch_write(path, old, 0640);
     ck_assert_int_eq(chmod(dir, 0500), 0);
     rc = conffile_write_atomic(path, "x\n", 2, err, sizeof(err));
     chmod(dir, 0700);
     ck_assert_int_eq(rc, -1);
     ck_assert_msg(strstr(err, "create temporary file") != NULL, "%s", err);
     ck_assert_msg(strstr(err, strerror(EACCES)) != NULL, "%s", err);
-    assert_content(path, old);
+    scratch_assert_file(path, old);
     assert_listing(dir, "routes.conf");
 }
 END_TEST
@@ -577,15 +500,15 @@ START_TEST(write_that_cannot_create_the_temporary_fails_cleanly)
     char dir[PATH_MAX], name[251], path[PATH_MAX + 300], err[512] = "";
     static const char old[] = "route r * -> legacy\n";
 
-    test_dir(dir, sizeof(dir));
+    scratch_dir("t", dir, sizeof(dir));
     memset(name, 'r', sizeof(name) - 1);
     name[sizeof(name) - 1] = '\0';
     snprintf(path, sizeof(path), "%s/%s", dir, name);
-    put_file(path, old, 0640);
+    scratch_write(path, old, 0640);
     ck_assert_int_eq(conffile_write_atomic(path, "x\n", 2, err, sizeof(err)), -1);
     ck_assert_msg(strstr(err, "create temporary file") != NULL, "%s", err);
     ck_assert_int_eq(strncmp(err, path, strlen(path)), 0);
-    assert_content(path, old);
+    scratch_assert_file(path, old);
     assert_listing(dir, name);
 }
 END_TEST
@@ -600,9 +523,9 @@ START_TEST(write_that_fails_halfway_removes_the_temporary)
     int limited;
     int rc;
 
-    test_dir(dir, sizeof(dir));
+    scratch_dir("t", dir, sizeof(dir));
     snprintf(path, sizeof(path), "%s/routes.conf", dir);
-    put_file(path, old, 0640);
+    scratch_write(path, old, 0640);
     memset(big, '#', sizeof(big));
 
     /* A file size limit makes write() fail with EFBIG after the temporary exists. */
@@ -624,7 +547,7 @@ START_TEST(write_that_fails_halfway_removes_the_temporary)
     ck_assert_int_eq(rc, -1);
     ck_assert_msg(strstr(err, "write temporary file") != NULL, "%s", err);
     ck_assert_msg(strstr(err, strerror(EFBIG)) != NULL, "%s", err);
-    assert_content(path, old);
+    scratch_assert_file(path, old);
     assert_listing(dir, "routes.conf");
 }
 END_TEST
@@ -633,7 +556,7 @@ START_TEST(write_to_a_missing_path_or_a_directory_fails)
 {
     char dir[PATH_MAX], path[PATH_MAX + 32], err[256] = "";
 
-    test_dir(dir, sizeof(dir));
+    scratch_dir("t", dir, sizeof(dir));
     snprintf(path, sizeof(path), "%s/missing.conf", dir);
     ck_assert_int_eq(conffile_write_atomic(path, "x\n", 2, err, sizeof(err)), -1);
     ck_assert_msg(strstr(err, "resolve path") != NULL, "%s", err);
@@ -651,14 +574,14 @@ START_TEST(flipping_a_route_round_trips_through_the_file)
     struct buf next = BUF_INIT;
     size_t start = column_of(ROUTES, 2, "legacy");
 
-    test_dir(dir, sizeof(dir));
+    scratch_dir("t", dir, sizeof(dir));
     snprintf(path, sizeof(path), "%s/routes.conf", dir);
-    put_file(path, ROUTES, 0640);
+    scratch_write(path, ROUTES, 0640);
     ck_assert_int_eq(conffile_read(path, &text, err, sizeof(err)), 0);
     ck_assert_int_eq(
         conffile_replace_span(text.data, text.len, 2, start, start + 6, "stock-svc", &next), 0);
     ck_assert_int_eq(conffile_write_atomic(path, next.data, next.len, err, sizeof(err)), 0);
-    assert_content(path, edit(ROUTES, 2, "legacy", "stock-svc"));
+    scratch_assert_file(path, edit(ROUTES, 2, "legacy", "stock-svc"));
     assert_listing(dir, "routes.conf");
     buf_dispose(&text);
     buf_dispose(&next);
@@ -688,7 +611,7 @@ Suite *conffile_suite(void)
 
     tc = tcase_create("files");
     tcase_set_timeout(tc, UNIT_TIMEOUT);
-    tcase_add_unchecked_fixture(tc, scratch_setup, scratch_teardown);
+    tcase_add_unchecked_fixture(tc, make_root, scratch_root_remove);
     tcase_add_test(tc, read_appends_the_whole_file);
     tcase_add_test(tc, read_of_a_missing_file_reports_path_and_reason);
     tcase_add_test(tc, write_replaces_content_and_keeps_mode);
