@@ -873,6 +873,7 @@ static const struct directive directives[] = {
     LIMIT("max_connections", set_uint, limits.max_connections, 1, 1000000),
     LIMIT("xml_max_depth", set_uint, limits.xml_max_depth, 8, 10000),
     LIMIT("xml_max_elements", set_count, limits.xml_max_elements, 16, 100000000),
+    LIMIT("max_multicall_calls", set_uint, limits.max_multicall_calls, 1, 100000),
 };
 
 #define NDIRECTIVES (sizeof(directives) / sizeof(directives[0]))
@@ -893,6 +894,7 @@ static void set_defaults(struct config *c)
     c->limits.max_connections = 100000;
     c->limits.xml_max_depth = 64;
     c->limits.xml_max_elements = 1000000;
+    c->limits.max_multicall_calls = 1000;
     c->spool_segment_size = 64 * 1024 * 1024;
 }
 

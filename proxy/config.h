@@ -112,6 +112,7 @@ struct config_limits {
     unsigned max_connections;          /* client connections per worker */
     unsigned xml_max_depth;
     size_t xml_max_elements;
+    unsigned max_multicall_calls; /* calls in one system.multicall, -32600 beyond */
 };
 
 struct config_events {

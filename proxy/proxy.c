@@ -20,6 +20,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Exchanges one multicall may have running at once with upstreams. */
+#define LEGS_IN_FLIGHT 16
+
 /* How the answer reaches the client. */
 enum answer_mode {
     ANSWER_STREAM = 0, /* relayed as it arrives: plain forwarding */
@@ -72,13 +75,15 @@ struct txn {
 
     /* The XML-RPC call, when the body is one. */
     int call_read; /* the body was looked at (parsing is skipped when no route needs it) */
+    int full_read; /* a full parse was tried: never again, whatever it gave */
     int is_call;   /* at least the method name was read */
     int params_ok; /* ...and the whole call parsed */
     struct xr_call call;
     struct xr_error call_error;
 
     /* A system.multicall, routed by the calls inside it. */
-    struct mc_call *calls; /* NULL when the request is not one */
+    int multicall;         /* the request is one: the fields below are set */
+    struct mc_call *calls; /* NULL when it has no calls */
     size_t ncalls;
     const struct route **call_routes; /* NULL for a call no route takes */
     struct xr_response *call_answers;
@@ -86,8 +91,9 @@ struct txn {
     const struct route *route; /* NULL for a multicall split across targets */
     struct leg *legs;
     size_t nlegs;
-    size_t legs_pending;
-    int starting_legs; /* answers wait until every leg was sent */
+    size_t legs_sent; /* started, at most LEGS_IN_FLIGHT more than ended */
+    size_t legs_ended;
+    int starting_legs; /* inside send_legs(): it answers, not leg_ended() */
 
     enum answer_mode mode;
     struct buf answer_head; /* status line and headers, without framing */
@@ -332,7 +338,7 @@ static void send_leg(struct leg *leg, const struct upstream_handler *h, const ch
  * readable parameters, so the answer must be read to record it. */
 static int must_read_answer(const struct txn *t)
 {
-    if (t->calls == NULL)
+    if (!t->multicall)
         return t->route->intercept && t->params_ok;
     for (size_t i = 0; i < t->ncalls; i++)
         if (t->call_routes[i]->intercept)
@@ -478,7 +484,7 @@ static void account_forwarded(struct txn *t, struct leg *leg)
         atomic_fetch_add_explicit(&t->w->stats.events_skipped, 1, memory_order_relaxed);
         return;
     }
-    if (t->calls == NULL) {
+    if (!t->multicall) {
         account_call(t, t->route, t->call.method, t->call.params, &answer);
         return;
     }
@@ -565,11 +571,24 @@ static void reply_response(struct txn *t, const struct xr_response *r)
     buf_dispose(&xml);
 }
 
+/* "route R: upstream U", the start of every fault made for a leg's
+ * calls; a multicall part that carries the calls of several routes names
+ * only the upstream. */
+static void leg_prefix(const struct leg *leg, struct buf *out)
+{
+    int one_route = 1;
+    for (size_t i = 0; i < leg->nmembers && one_route; i++)
+        one_route = leg->t->call_routes[leg->members[i]] == leg->route;
+    if (one_route)
+        buf_appendf(out, "route %s: ", leg->route->name);
+    buf_appendf(out, "upstream %s", leg->upstream->name);
+}
+
 /* Every call of the request has its answer: account for each, then answer
  * the client, with one methodResponse or the multicall's array. */
 static void answer_calls(struct txn *t)
 {
-    if (t->calls == NULL) {
+    if (!t->multicall) {
         struct leg *leg = &t->legs[0];
         account_call(t, leg->route, t->call.method, t->call.params, &leg->answer);
         reply_response(t, &leg->answer);
@@ -582,9 +601,10 @@ static void answer_calls(struct txn *t)
             continue;
         }
         struct xr_response *part = arena_alloc(t->arena, leg->nmembers * sizeof(*part));
-        char who[300];
-        snprintf(who, sizeof(who), "route %s: upstream %s", leg->route->name, leg->upstream->name);
-        mc_split_answers(t->arena, &leg->answer, leg->nmembers, who, part);
+        struct buf who = BUF_INIT;
+        leg_prefix(leg, &who);
+        mc_split_answers(t->arena, &leg->answer, leg->nmembers, buf_cstr(&who), part);
+        buf_dispose(&who);
         for (size_t k = 0; k < leg->nmembers; k++)
             t->call_answers[leg->members[k]] = part[k];
     }
@@ -598,11 +618,14 @@ static void answer_calls(struct txn *t)
     buf_dispose(&xml);
 }
 
+static void send_legs(struct txn *t);
+
 static void leg_ended(struct leg *leg)
 {
     struct txn *t = leg->t;
-    if (--t->legs_pending == 0 && !t->starting_legs)
-        answer_calls(t);
+    t->legs_ended++;
+    if (!t->starting_legs)
+        send_legs(t);
 }
 
 /* The leg could not be completed: its calls get a fault that says why. */
@@ -611,15 +634,34 @@ static void leg_fail(struct leg *leg, int64_t code, const char *fmt, ...)
 
 static void leg_fail(struct leg *leg, int64_t code, const char *fmt, ...)
 {
-    struct adapter_call ac = adapter_call_of(leg);
     struct buf b = BUF_INIT;
     va_list ap;
+    leg_prefix(leg, &b);
+    buf_append_str(&b, ": ");
     va_start(ap, fmt);
     buf_vappendf(&b, fmt, ap);
     va_end(ap);
-    adapter_fault(leg->t->arena, &ac, code, &leg->answer, "%s", buf_cstr(&b));
+    leg->answer.is_fault = 1;
+    leg->answer.result = NULL;
+    leg->answer.fault_code = code;
+    leg->answer.fault_string = arena_strndup(leg->t->arena, b.data, b.len);
+    leg->answer.fault_string_len = b.len;
     buf_dispose(&b);
     leg_ended(leg);
+}
+
+/* The upstream gave no answer: counted against every route whose calls the
+ * leg carried. */
+static void count_leg_error(struct leg *leg)
+{
+    struct txn *t = leg->t;
+    if (leg->nmembers == 0) {
+        count_upstream_error(t, leg->route);
+        return;
+    }
+    for (size_t i = 0; i < leg->nmembers; i++)
+        metrics_bump(&t->call_routes[leg->members[i]]->counters->errors);
+    atomic_fetch_add_explicit(&t->w->stats.upstream_errors, 1, memory_order_relaxed);
 }
 
 /* An xmlrpc part's answer: a methodResponse, or a fault that says why not. */
@@ -651,9 +693,11 @@ static void on_leg_head(void *ctx, const struct http_response *resp)
 static int on_leg_body(void *ctx, const char *data, size_t len)
 {
     struct leg *leg = ctx;
-    if (buffer_body(leg, data, len) != 0)
+    if (buffer_body(leg, data, len) != 0) {
+        count_leg_error(leg);
         leg_fail(leg, XR_FAULT_TRANSPORT, "answer exceeds max_body_size (%zu bytes)",
                  cfg_of(leg->t)->limits.max_body_size);
+    }
     return 0;
 }
 
@@ -682,7 +726,7 @@ static void on_leg_error(void *ctx, enum upstream_error err, int stale, const ch
     struct leg *leg = ctx;
     (void)stale; /* calls are POSTs: never sent twice */
     leg->uc = NULL;
-    count_upstream_error(leg->t, leg->route);
+    count_leg_error(leg);
     log_info("request %s: route %s: upstream %s: %s (%s)", leg->t->request_id, leg->route->name,
              leg->upstream->name, upstream_error_text(err), detail);
     leg_fail(leg, XR_FAULT_TRANSPORT, "%s (%s)", upstream_error_text(err), detail);
@@ -726,20 +770,26 @@ static void send_part(struct leg *leg)
              leg->request.len, 0);
 }
 
-/* Sends every leg; the client is answered when the last one ends, which
- * may be at once when none could be sent. */
+/*
+ * Sends the legs not sent yet, keeping at most LEGS_IN_FLIGHT of them
+ * running, so that one multicall cannot open a connection per call at
+ * once: each leg that ends lets the next one go. Answers the client once
+ * every leg ended, which may be at once when none could be sent. A leg
+ * that fails while it is being sent ends inside this loop, which then
+ * sees its slot free.
+ */
 static void send_legs(struct txn *t)
 {
-    t->legs_pending = t->nlegs;
     t->starting_legs = 1;
-    for (size_t i = 0; i < t->nlegs; i++) {
-        if (t->legs[i].upstream->adapter != NULL)
-            send_adapted(&t->legs[i]);
+    while (t->legs_sent < t->nlegs && t->legs_sent - t->legs_ended < LEGS_IN_FLIGHT) {
+        struct leg *leg = &t->legs[t->legs_sent++];
+        if (leg->upstream->adapter != NULL)
+            send_adapted(leg);
         else
-            send_part(&t->legs[i]);
+            send_part(leg);
     }
     t->starting_legs = 0;
-    if (t->legs_pending == 0)
+    if (t->legs_ended == t->nlegs)
         answer_calls(t);
 }
 
@@ -762,50 +812,82 @@ static void adapt(struct txn *t)
 
 /* --- system.multicall ----------------------------------------------------- */
 
-/* The index of the leg for xmlrpc upstream u among the first n legs, or n. */
-static size_t part_for(const struct txn *t, size_t n, const struct upstream_def *u)
+#define NO_LEG ((size_t)-1)
+
+/* Which leg each call goes on: one per xmlrpc upstream that takes calls,
+ * numbered in the order of their first call, and one per call for a new
+ * service. Returns the number of legs; calls no route takes get NO_LEG. */
+static size_t assign_legs(struct txn *t, size_t *leg_of_call)
 {
-    size_t i = 0;
-    while (i < n && !(t->legs[i].upstream == u && u->adapter == NULL))
-        i++;
-    return i;
+    size_t nups = cfg_of(t)->nupstreams, n = 0;
+    size_t *leg_of_upstream = arena_alloc(t->arena, nups * sizeof(*leg_of_upstream));
+    for (size_t u = 0; u < nups; u++)
+        leg_of_upstream[u] = NO_LEG;
+    for (size_t i = 0; i < t->ncalls; i++) {
+        const struct route *r = t->call_routes[i];
+        if (r == NULL) {
+            leg_of_call[i] = NO_LEG;
+        } else if (r->upstream->adapter != NULL) {
+            leg_of_call[i] = n++;
+        } else {
+            size_t *k = &leg_of_upstream[r->upstream->index];
+            if (*k == NO_LEG)
+                *k = n++;
+            leg_of_call[i] = *k;
+        }
+    }
+    return n;
+}
+
+/* What a leg asks: the call itself for a new service, a smaller
+ * system.multicall of its calls for an xmlrpc upstream. */
+static void make_leg_call(struct txn *t, struct leg *leg)
+{
+    if (leg->upstream->adapter != NULL) {
+        const struct mc_call *c = &t->calls[leg->members[0]];
+        leg->call.method = c->method;
+        leg->call.method_len = c->method_len;
+        leg->call.params = c->params;
+        return;
+    }
+    leg->call.method = "system.multicall";
+    leg->call.method_len = strlen(leg->call.method);
+    leg->call.params = mc_build_params(t->arena, t->calls, leg->members, leg->nmembers);
 }
 
 /*
  * Splits a multicall whose calls go to different targets: one leg per
  * xmlrpc upstream (a smaller system.multicall, so the legacy still runs its
  * calls in order, in one request) and one per call for a new service. A
- * call no route takes is answered -32601 in its place.
+ * call no route takes was answered -32601 in its place already.
  */
 static void split_multicall(struct txn *t)
 {
-    size_t n = 0;
-    t->legs = mem_calloc(t->ncalls, sizeof(*t->legs));
+    size_t *leg_of_call = arena_alloc(t->arena, (t->ncalls ? t->ncalls : 1) * sizeof(size_t));
+    t->nlegs = assign_legs(t, leg_of_call);
+    t->legs = mem_calloc(t->nlegs ? t->nlegs : 1, sizeof(*t->legs));
     for (size_t i = 0; i < t->ncalls; i++) {
-        const struct route *r = t->call_routes[i];
-        if (r == NULL)
+        if (leg_of_call[i] == NO_LEG)
             continue;
-        size_t k = part_for(t, n, r->upstream);
-        if (k == n) {
-            t->legs[n] = (struct leg){.t = t, .route = r, .upstream = r->upstream};
-            t->legs[n].members = arena_alloc(t->arena, t->ncalls * sizeof(size_t));
-            n++;
-        }
-        t->legs[k].members[t->legs[k].nmembers++] = i;
-    }
-    t->nlegs = n;
-    for (size_t k = 0; k < n; k++) {
-        struct leg *leg = &t->legs[k];
-        if (leg->upstream->adapter != NULL) {
-            leg->call.method = t->calls[leg->members[0]].method;
-            leg->call.method_len = t->calls[leg->members[0]].method_len;
-            leg->call.params = t->calls[leg->members[0]].params;
-        } else {
-            leg->call.method = "system.multicall";
-            leg->call.method_len = 16;
-            leg->call.params = mc_build_params(t->arena, t->calls, leg->members, leg->nmembers);
+        struct leg *leg = &t->legs[leg_of_call[i]];
+        if (leg->nmembers++ == 0) {
+            leg->t = t;
+            leg->route = t->call_routes[i];
+            leg->upstream = leg->route->upstream;
         }
     }
+    for (size_t k = 0; k < t->nlegs; k++) {
+        t->legs[k].members = arena_alloc(t->arena, t->legs[k].nmembers * sizeof(size_t));
+        t->legs[k].nmembers = 0;
+    }
+    for (size_t i = 0; i < t->ncalls; i++) {
+        if (leg_of_call[i] != NO_LEG) {
+            struct leg *leg = &t->legs[leg_of_call[i]];
+            leg->members[leg->nmembers++] = i;
+        }
+    }
+    for (size_t k = 0; k < t->nlegs; k++)
+        make_leg_call(t, &t->legs[k]);
     send_legs(t);
 }
 
@@ -840,7 +922,10 @@ static int may_be_call(const struct txn *t)
 static void read_call(struct txn *t, int flags)
 {
     const struct config *cfg = cfg_of(t);
+    if (flags == XR_PARSE_FULL && t->full_read)
+        return;
     t->call_read = 1;
+    t->full_read = t->full_read || flags == XR_PARSE_FULL;
     if (!may_be_call(t))
         return;
     if (xr_parse_call(t->arena, t->body, t->body_len, &cfg->xr_limits, flags, &t->call,
@@ -902,19 +987,25 @@ static void no_route_fault(struct txn *t, const char *method, struct xr_response
 
 /*
  * Reads the calls of a system.multicall and routes each. Returns 0 when the
- * request is a well-formed multicall with at least one call (t->calls set),
- * -1 when it is to be routed as the single call it says it is.
+ * request is a well-formed multicall (t->multicall set), -1 when it is to be
+ * routed as the single call it says it is, 1 when it was answered (it has
+ * more calls than max_multicall_calls).
  */
 static int read_multicall(struct txn *t)
 {
     struct xr_error err;
-    if (!t->params_ok)
-        read_call(t, XR_PARSE_FULL); /* routing alone read the method name only */
-    if (!t->params_ok || mc_read_calls(t->arena, &t->call, &t->calls, &t->ncalls, &err) != 0 ||
-        t->ncalls == 0) {
-        t->calls = NULL;
+    unsigned max = cfg_of(t)->limits.max_multicall_calls;
+    read_call(t, XR_PARSE_FULL); /* routing alone may have read the method name only */
+    if (!t->params_ok || mc_read_calls(t->arena, &t->call, &t->calls, &t->ncalls, &err) != 0)
         return -1;
+    if (t->ncalls > max) {
+        char message[200];
+        snprintf(message, sizeof(message),
+                 "system.multicall: %zu calls, more than max_multicall_calls (%u)", t->ncalls, max);
+        reply_error(t, 400, XR_FAULT_INVALID_REQUEST, message);
+        return 1;
     }
+    t->multicall = 1;
     t->call_routes = arena_calloc(t->arena, t->ncalls * sizeof(*t->call_routes));
     t->call_answers = arena_calloc(t->arena, t->ncalls * sizeof(*t->call_answers));
     for (size_t i = 0; i < t->ncalls; i++) {
@@ -933,7 +1024,7 @@ static int read_multicall(struct txn *t)
  * xmlrpc upstream; otherwise it is split. */
 static void route_multicall(struct txn *t)
 {
-    const struct route *first = t->call_routes[0];
+    const struct route *first = t->ncalls > 0 ? t->call_routes[0] : NULL;
     int one_target = first != NULL && first->upstream->adapter == NULL;
     for (size_t i = 1; i < t->ncalls && one_target; i++)
         one_target = t->call_routes[i] != NULL && t->call_routes[i]->upstream == first->upstream;
@@ -990,9 +1081,12 @@ struct txn *proxy_handle(struct client *c, const struct http_request *req, const
         read_call(t, XR_PARSE_METHOD_ONLY);
     /* A multicall is routed by the calls inside it, when there are routes
      * that tell calls apart. */
-    if (t->is_call && cfg->has_xmlrpc_routes && mc_is_multicall(&t->call) && read_multicall(t) == 0)
+    int multicall = -1;
+    if (t->is_call && cfg->has_xmlrpc_routes && mc_is_multicall(&t->call))
+        multicall = read_multicall(t);
+    if (multicall == 0)
         route_multicall(t);
-    else
+    else if (multicall < 0)
         route_request(t);
     return t;
 }

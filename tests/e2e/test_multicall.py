@@ -436,3 +436,45 @@ route rest  *                -> legacy
             self.assertTrue(through[i][2].startswith("route moved: upstream new-svc: "), through[i])
         legacy_calls = [c for c in calls if c[0] != "test.echo"]
         self.assertEqual([through[i] for i in (0, 2, 4)], multicall(twin, legacy_calls))
+
+
+class MulticallLimitsTest(E2ETestCase):
+    """A multicall is bounded: in calls (max_multicall_calls) and in the
+    exchanges it runs at once, so one request cannot exhaust the proxy."""
+
+    def setUp(self):
+        super().setUp()
+        self.legacy = self.start_legacy()
+        self.svc = self.start_json_service()
+        _, self.port, _ = self.start_proxy(f"""
+listen 127.0.0.1:0
+max_multicall_calls 300
+upstream legacy http://127.0.0.1:{self.legacy}/RPC2
+upstream svc    http://127.0.0.1:{self.svc.port}/rpc kind=json
+route echo xmlrpc test.echo -> svc
+route rest *                -> legacy
+""")
+
+    def test_many_calls_for_a_new_service_are_all_answered_in_order(self):
+        calls = [("test.echo", i) for i in range(299)] + [("stock.get", "HAM-001")]
+        through = multicall(self.port, calls)
+        self.assertEqual(through[:299], [("result", [i]) for i in range(299)])
+        self.assertEqual(through[299][0], "result")
+        self.assertEqual(len(self.svc.requests), 299)
+
+    def test_more_calls_than_the_limit_is_one_invalid_request_fault(self):
+        calls = [("test.echo", i) for i in range(301)]
+        body = multicall_body(calls)
+        status, _, raw = post_xml(self.port, body)
+        self.assertEqual(status, 200)
+        with self.assertRaises(xmlrpc.client.Fault) as f:
+            xmlrpc.client.loads(raw)
+        self.assertEqual(f.exception.faultCode, -32600)
+        self.assertEqual(f.exception.faultString,
+                         "system.multicall: 301 calls, more than max_multicall_calls (300)")
+        self.assertEqual(self.svc.requests, [])
+
+    def test_an_empty_multicall_is_an_empty_answer(self):
+        status, _, raw = post_xml(self.port, multicall_body([]))
+        self.assertEqual(status, 200)
+        self.assertEqual(xmlrpc.client.loads(raw)[0], ([],))
