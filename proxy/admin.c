@@ -26,6 +26,7 @@
 struct admin {
     struct evhttp *http;
     struct control *ctl;
+    struct config *started; /* the snapshot the API started with; one reference */
     char *address;
 };
 
@@ -37,10 +38,8 @@ static void reply(struct evhttp_request *req, int status, const char *type, cons
     struct evkeyvalq *h = evhttp_request_get_output_headers(req);
     evhttp_add_header(h, "Content-Type", type);
     evhttp_add_header(h, "Cache-Control", "no-store");
-    struct evbuffer *b = evbuffer_new();
-    evbuffer_add(b, body, len);
-    evhttp_send_reply(req, status, NULL, b);
-    evbuffer_free(b);
+    evbuffer_add(evhttp_request_get_output_buffer(req), body, len);
+    evhttp_send_reply(req, status, NULL, NULL);
 }
 
 static void reply_json(struct evhttp_request *req, int status, const struct buf *json)
@@ -289,29 +288,39 @@ out:
 
 /* The "action" of a flip's body, {"action": "stock-svc"}, copied into
  * action (size bytes). Returns 0, or -1 with a reason in why. */
+static int only_blanks(const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r' && s[i] != '\n')
+            return 0;
+    return 1;
+}
+
 static int read_action(struct evhttp_request *req, char *action, size_t size, const char **why)
 {
     struct evbuffer *in = evhttp_request_get_input_buffer(req);
-    size_t len = evbuffer_get_length(in);
+    size_t len = evbuffer_get_length(in); /* at most ADMIN_MAX_BODY */
     int rc = -1;
-    json_tokener *tok = json_tokener_new();
-    json_object *body = NULL;
+    json_object *body = NULL, *v = NULL;
     char *text = mem_alloc(len + 1);
+    json_tokener *tok = json_tokener_new();
+    *why = "expected {\"action\": \"UPSTREAM\"}";
+    if (tok == NULL)
+        goto out;
     evbuffer_copyout(in, text, len);
     text[len] = '\0';
+    /* Strict: no single quotes, no comments, nothing json-c would guess. */
+    json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
     body = json_tokener_parse_ex(tok, text, (int)len);
-    json_object *v = NULL;
     if (body == NULL || json_tokener_get_error(tok) != json_tokener_success ||
-        tok->char_offset != (int)len) {
+        !only_blanks(text + json_tokener_get_parse_end(tok),
+                     len - json_tokener_get_parse_end(tok))) {
         *why = "the body is not JSON (expected {\"action\": \"UPSTREAM\"})";
         goto out;
     }
     if (!json_object_is_type(body, json_type_object) ||
-        !json_object_object_get_ex(body, "action", &v) ||
-        !json_object_is_type(v, json_type_string)) {
-        *why = "expected {\"action\": \"UPSTREAM\"}";
+        !json_object_object_get_ex(body, "action", &v) || !json_object_is_type(v, json_type_string))
         goto out;
-    }
     const char *s = json_object_get_string(v);
     size_t n = (size_t)json_object_get_string_len(v);
     if (n >= size || memchr(s, '\0', n) != NULL) {
@@ -322,7 +331,8 @@ static int read_action(struct evhttp_request *req, char *action, size_t size, co
     rc = 0;
 out:
     json_object_put(body);
-    json_tokener_free(tok);
+    if (tok != NULL)
+        json_tokener_free(tok);
     free(text);
     return rc;
 }
@@ -360,19 +370,6 @@ static void reply_bad_method(struct evhttp_request *req, const char *allow)
     reply_error(req, 405, "method not allowed here", NULL);
 }
 
-/* A route name in a path: what config.c accepts, nothing that would need
- * decoding. */
-static int valid_route_name(const char *s)
-{
-    if (*s == '\0' || strlen(s) > 200)
-        return 0;
-    for (; *s; s++)
-        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
-              *s == '-' || *s == '_' || *s == '.'))
-            return 0;
-    return 1;
-}
-
 static void dispatch(struct admin *a, struct evhttp_request *req, const char *path, const char *who)
 {
     if (strcmp(path, "/routes") == 0) {
@@ -382,7 +379,7 @@ static void dispatch(struct admin *a, struct evhttp_request *req, const char *pa
             reply_bad_method(req, "GET");
         return;
     }
-    if (strncmp(path, "/routes/", 8) == 0 && valid_route_name(path + 8)) {
+    if (strncmp(path, "/routes/", 8) == 0 && config_valid_name(path + 8)) {
         if (method_is(req, EVHTTP_REQ_GET) || method_is(req, EVHTTP_REQ_HEAD))
             reply_route(a, req, path + 8);
         else if (method_is(req, EVHTTP_REQ_PUT))
@@ -402,6 +399,22 @@ static void dispatch(struct admin *a, struct evhttp_request *req, const char *pa
                 NULL);
 }
 
+/*
+ * The tokens that guard the API. A reload may rotate them; but the API
+ * keeps listening where it started until a restart, so a snapshot whose
+ * admin line moved or went away must not decide who may use it there (it
+ * could leave a non-loopback address without a token): the tokens it
+ * started with stay in force.
+ */
+static const struct config_admin *tokens_in_force(const struct admin *a)
+{
+    const struct config_admin *now = &control_config(a->ctl)->admin;
+    const struct config_admin *then = &a->started->admin;
+    if (now->enabled && strcmp(now->addr.text, then->addr.text) == 0)
+        return now;
+    return then;
+}
+
 static void on_request(struct evhttp_request *req, void *arg)
 {
     struct admin *a = arg;
@@ -414,7 +427,7 @@ static void on_request(struct evhttp_request *req, void *arg)
         return;
     }
     const char *auth = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
-    const char *who = admin_authorize(&control_config(a->ctl)->admin, auth);
+    const char *who = admin_authorize(tokens_in_force(a), auth);
     if (who == NULL) {
         log_warn("admin: %s %s refused: %s", method_is(req, EVHTTP_REQ_GET) ? "GET" : "request",
                  path, auth ? "wrong token" : "no token");
@@ -460,6 +473,7 @@ struct admin *admin_start(struct event_base *base, struct control *ctl, char *er
     if (fd < 0)
         goto fail;
     a->ctl = ctl;
+    a->started = config_ref(control_config(ctl));
     a->http = evhttp_new(base);
     if (a->http == NULL) {
         snprintf(err, errlen, "admin: cannot create the HTTP server");
@@ -490,6 +504,7 @@ void admin_free(struct admin *a)
         return;
     if (a->http != NULL)
         evhttp_free(a->http);
+    config_unref(a->started);
     free(a->address);
     free(a);
 }

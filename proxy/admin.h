@@ -13,8 +13,10 @@
  * Every request but /healthz carries `Authorization: Bearer SECRET` when
  * routes.conf names tokens; the secret is compared in constant time against
  * each token, and the matching token's name is who the audit log credits.
- * Tokens are read from the snapshot in force, so a reload rotates them.
- * Without tokens the API is open, which config.c allows on loopback only.
+ * Tokens are read from the snapshot in force, so a reload rotates them, as
+ * long as its admin line names the address the API listens on (which only
+ * a restart changes); otherwise the tokens the API started with stay. Without
+ * tokens the API is open, which config.c allows on loopback only.
  *
  * The API is served by libevent's evhttp on the main thread's loop, apart
  * from the data path: it terminates a few requests from operators and never

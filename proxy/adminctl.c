@@ -24,7 +24,6 @@
  * hold. */
 #define MAX_ANSWER_BYTES (8 * 1024 * 1024)
 #define JSON_MAX_DEPTH   16
-#define TOKEN_LINE_MAX   1024
 #define ERROR_LINE_MAX   200
 #define TOKEN_ENV        "STRANGLER_ADMIN_TOKEN"
 
@@ -509,52 +508,12 @@ out:
 
 int adminctl_read_token_file(const char *path, char **secret, char *err, size_t err_size)
 {
-    char line[TOKEN_LINE_MAX];
-    FILE *f = NULL;
-    int rc = -1, n = 0;
-
-    f = fopen(path, "r");
-    if (f == NULL) {
-        snprintf(err, err_size, "%s: %s", path, strerror(errno));
-        goto out;
-    }
-    while (fgets(line, sizeof(line), f) != NULL) {
-        n++;
-        if (strchr(line, '\n') == NULL && !feof(f)) {
-            snprintf(err, err_size, "%s:%d: the line is longer than %d bytes", path, n,
-                     TOKEN_LINE_MAX - 2);
-            goto out;
-        }
-        char *s = line + strspn(line, " \t");
-        size_t len = strcspn(s, "\r\n");
-        while (len > 0 && (s[len - 1] == ' ' || s[len - 1] == '\t'))
-            len--;
-        s[len] = '\0';
-        if (*s == '\0' || *s == '#')
-            continue;
-        /* "NAME SECRET", the form the proxy's own token files use so each
-         * person has a name in the audit log: the secret is the second word. */
-        char *blank = strpbrk(s, " \t");
-        if (blank != NULL) {
-            s = blank + strspn(blank, " \t");
-            if (strpbrk(s, " \t") != NULL) {
-                snprintf(err, err_size, "%s:%d: expected SECRET or NAME SECRET", path, n);
-                goto out;
-            }
-        }
-        *secret = mem_strdup(s);
-        rc = 0;
-        goto out;
-    }
-    if (ferror(f))
-        snprintf(err, err_size, "%s: %s", path, strerror(errno));
-    else
-        snprintf(err, err_size, "%s: the file holds no token", path);
-out:
-    explicit_bzero(line, sizeof(line));
-    if (f != NULL)
-        fclose(f);
-    return rc;
+    struct config_admin tokens = {0};
+    if (config_read_token_file(path, &tokens, err, err_size) != 0)
+        return -1;
+    *secret = mem_strdup(tokens.tokens[0].secret);
+    config_admin_tokens_free(&tokens);
+    return 0;
 }
 
 /* Frees a secret without leaving it in freed heap memory. */

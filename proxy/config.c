@@ -376,16 +376,19 @@ static int token_name_taken(const struct config_admin *a, const char *name, size
 #define TOKEN_LINE_MAX 1024
 
 /*
- * One line of a token file: a bare secret (named "admin"), or NAME SECRET.
- * Blank lines and lines starting with '#' are skipped. Returns 1 when a
- * token was added, 0 for a skipped line, -1 after reporting an error.
+ * One line of a token file: a bare secret (named "admin"), or NAME SECRET;
+ * blanks around the words do not count. Blank lines and lines starting with
+ * '#' are skipped. Returns 1 when a token was added, 0 for a skipped line,
+ * -1 with the reason in err.
  */
-static int read_token_line(struct parser *p, const char *spec, int n, char *line,
-                           struct config_admin *a)
+static int read_token_line(const char *path, int n, char *line, struct config_admin *a, char *err,
+                           size_t errlen)
 {
-    size_t len = strcspn(line, "\r\n");
-    line[len] = '\0';
     char *s = line + strspn(line, " \t");
+    size_t len = strcspn(s, "\r\n");
+    while (len > 0 && (s[len - 1] == ' ' || s[len - 1] == '\t'))
+        len--;
+    s[len] = '\0';
     if (*s == '\0' || *s == '#')
         return 0;
     const char *name = "admin", *secret = s;
@@ -395,43 +398,46 @@ static int read_token_line(struct parser *p, const char *spec, int n, char *line
         name = s;
         name_len = (size_t)(blank - s);
         secret = blank + strspn(blank, " \t");
-        if (*secret == '\0' || strpbrk(secret, " \t") != NULL) {
-            report(p, "admin: token=%s: line %d: expected SECRET or NAME SECRET", spec, n);
+        if (strpbrk(secret, " \t") != NULL) {
+            snprintf(err, errlen, "%s:%d: expected SECRET or NAME SECRET", path, n);
             return -1;
         }
     }
     if (token_name_taken(a, name, name_len)) {
-        report(p, "admin: token=%s: line %d: the name '%.*s' is used twice", spec, n, (int)name_len,
-               name);
+        snprintf(err, errlen, "%s:%d: the name '%.*s' is used twice", path, n, (int)name_len, name);
         return -1;
     }
     add_token(a, name, name_len, secret, strlen(secret));
     return 1;
 }
 
-static int read_token_file(struct parser *p, const char *spec, struct config_admin *a)
+int config_read_token_file(const char *path, struct config_admin *a, char *err, size_t errlen)
 {
     char line[TOKEN_LINE_MAX];
     int rc = -1, n = 0, added = 0;
-    FILE *f = fopen(spec + 5, "r");
+    FILE *f = fopen(path, "r");
     if (f == NULL) {
-        report(p, "admin: token=%s: cannot read the file: %s", spec, strerror(errno));
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
         goto out;
     }
     while (fgets(line, sizeof(line), f) != NULL) {
         n++;
         if (strchr(line, '\n') == NULL && !feof(f)) {
-            report(p, "admin: token=%s: line %d is longer than %d bytes", spec, n,
-                   TOKEN_LINE_MAX - 2);
+            snprintf(err, errlen, "%s:%d: the line is longer than %d bytes", path, n,
+                     TOKEN_LINE_MAX - 2);
             goto out;
         }
-        int r = read_token_line(p, spec, n, line, a);
+        int r = read_token_line(path, n, line, a, err, errlen);
         if (r < 0)
             goto out;
         added += r;
     }
+    if (ferror(f)) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        goto out;
+    }
     if (added == 0) {
-        report(p, "admin: token=%s: the file holds no token", spec);
+        snprintf(err, errlen, "%s: the file holds no token", path);
         goto out;
     }
     rc = 0;
@@ -439,6 +445,36 @@ out:
     explicit_bzero(line, sizeof(line));
     if (f)
         fclose(f);
+    return rc;
+}
+
+void config_admin_tokens_free(struct config_admin *a)
+{
+    for (size_t i = 0; i < a->ntokens; i++) {
+        /* A secret: do not leave it in freed heap memory. */
+        char *secret = a->tokens[i].secret;
+        explicit_bzero(secret, strlen(secret));
+        free(secret);
+        free(a->tokens[i].name);
+    }
+    free(a->tokens);
+    a->tokens = NULL;
+    a->ntokens = 0;
+}
+
+/* token=file:PATH, relative to the folder of routes.conf like the spool. */
+static int read_token_file(struct parser *p, const char *spec, struct config_admin *a)
+{
+    char err[512];
+    struct buf path = BUF_INIT;
+    if (spec[5] != '/' && p->base_dir != NULL)
+        buf_appendf(&path, "%s/%s", p->base_dir, spec + 5);
+    else
+        buf_append_str(&path, spec + 5);
+    int rc = config_read_token_file(buf_cstr(&path), a, err, sizeof(err));
+    if (rc != 0)
+        report(p, "admin: token=%s: %s", spec, err);
+    buf_dispose(&path);
     return rc;
 }
 
@@ -566,9 +602,11 @@ static struct upstream_def *add_upstream(struct parser *p)
     return u;
 }
 
-static int valid_name(const char *s)
+int config_valid_name(const char *s)
 {
-    if (*s == '\0')
+    /* A name also appears in admin URLs (/routes/NAME): "." and ".." would
+     * be folded away there. */
+    if (strspn(s, ".") == strlen(s) || strlen(s) > CONFIG_NAME_MAX)
         return 0;
     for (; *s; s++)
         if (!isalnum((unsigned char)*s) && *s != '-' && *s != '_' && *s != '.')
@@ -579,8 +617,9 @@ static int valid_name(const char *s)
 static int do_upstream(struct parser *p, const struct directive *d, char **argv, int argc)
 {
     (void)d;
-    if (!valid_name(argv[1])) {
-        report(p, "upstream: invalid name '%s' (letters, digits, '-', '_' and '.')", argv[1]);
+    if (!config_valid_name(argv[1])) {
+        report(p, "upstream: invalid name '%s' (up to %d letters, digits, '-', '_' and '.')",
+               argv[1], CONFIG_NAME_MAX);
         return -1;
     }
     if (config_find_upstream(p->cfg, argv[1]) != NULL) {
@@ -811,8 +850,9 @@ static int do_route(struct parser *p, const struct directive *d, char **argv, in
             arrow = i;
             break;
         }
-    if (!valid_name(argv[1])) {
-        report(p, "route: invalid name '%s' (letters, digits, '-', '_' and '.')", argv[1]);
+    if (!config_valid_name(argv[1])) {
+        report(p, "route: invalid name '%s' (up to %d letters, digits, '-', '_' and '.')", argv[1],
+               CONFIG_NAME_MAX);
         return -1;
     }
     for (size_t i = 0; i < p->cfg->nroutes; i++)
@@ -1070,14 +1110,7 @@ static void free_config(struct config *c)
     free(c->routes);
     free_addr(&c->listen);
     free_addr(&c->admin.addr);
-    for (size_t i = 0; i < c->admin.ntokens; i++) {
-        /* A secret: do not leave it in freed heap memory. */
-        char *secret = c->admin.tokens[i].secret;
-        explicit_bzero(secret, strlen(secret));
-        free(secret);
-        free(c->admin.tokens[i].name);
-    }
-    free(c->admin.tokens);
+    config_admin_tokens_free(&c->admin);
     free(c->events.url);
     free(c->events.exchange);
     free(c->events.source);

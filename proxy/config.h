@@ -181,6 +181,25 @@ struct config *config_parse(const char *name, const char *text, size_t len, stru
  * messages name path, and relative paths resolve against its folder. */
 struct config *config_parse_as(const char *path, const char *text, size_t len, struct buf *errors);
 
+/* Longest upstream or route name. */
+#define CONFIG_NAME_MAX 200
+
+/* Nonzero when s may name an upstream or a route: letters, digits, '-',
+ * '_' and '.', not only dots, at most CONFIG_NAME_MAX bytes. */
+int config_valid_name(const char *s);
+
+/*
+ * Reads a token file into a (appending; names must stay unique): one bare
+ * SECRET, named "admin", or NAME SECRET lines; blank lines and '#' comments
+ * are skipped, blanks around words ignored. The admin line and the command
+ * line client both read token files with this, so they agree on what a file
+ * says. Returns 0, or -1 with "PATH:LINE: why" (never the secret) in err.
+ */
+int config_read_token_file(const char *path, struct config_admin *a, char *err, size_t errlen);
+
+/* Frees a's tokens, wiping the secrets first. */
+void config_admin_tokens_free(struct config_admin *a);
+
 /* The route called `name`, or NULL. */
 const struct route *config_find_route(const struct config *c, const char *name);
 

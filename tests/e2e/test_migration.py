@@ -201,6 +201,27 @@ route rest    *                      -> legacy
         self.assertEqual(body["changed"], [{"route": "echo", "before": "legacy", "after": "svc"}])
         self.proxy.wait_for_output(r"audit: reload by ops: route echo: legacy -> svc")
 
+    def test_issue3_a_reload_cannot_open_the_api_where_it_listens(self):
+        """The API listens where it started until a restart: a reload that
+        drops or moves the admin line keeps the tokens it started with."""
+        with open(self.path) as f:
+            text = f.read()
+        for edit in ("", "admin  127.0.0.1:1\n"):
+            with open(self.path, "w") as f:
+                f.write(re.sub(r"^admin .*\n", edit, text, flags=re.M))
+            status, body = admin(self.admin, "POST", "/reload", token="s3cret-ops")
+            self.assertEqual(status, 200, body)
+            self.assertEqual(admin(self.admin, "GET", "/routes")[0], 401)
+            self.assertEqual(admin(self.admin, "GET", "/routes", token="s3cret-bot")[0], 200)
+        # A reload that keeps the address rotates the tokens.
+        rotated = self.write_config("ops n3w-secret\n", "tokens")
+        with open(self.path, "w") as f:
+            f.write(text)
+        self.assertEqual(rotated, self.tokens)
+        self.assertEqual(admin(self.admin, "POST", "/reload", token="s3cret-ops")[0], 200)
+        self.assertEqual(admin(self.admin, "GET", "/routes", token="s3cret-ops")[0], 401)
+        self.assertEqual(admin(self.admin, "GET", "/routes", token="n3w-secret")[0], 200)
+
     def test_header_conditions_route_a_tenant_to_a_new_service(self):
         with open(self.path) as f:
             text = f.read()

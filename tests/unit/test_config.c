@@ -3,6 +3,7 @@
 
 #include <stdlib.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -216,14 +217,59 @@ START_TEST(admin_token_file_names_each_token)
     const char dup[] = "ops a\nops b\n";
     ck_assert_int_eq(write(fd, dup, sizeof(dup) - 1), (int)sizeof(dup) - 1);
     close(fd);
-    expect_error(buf_cstr(&text), "line 2: the name 'ops' is used twice");
+    expect_error(buf_cstr(&text), ":2: the name 'ops' is used twice");
     fd = open(path, O_WRONLY | O_TRUNC);
     const char three[] = "ops a b\n";
     ck_assert_int_eq(write(fd, three, sizeof(three) - 1), (int)sizeof(three) - 1);
     close(fd);
-    expect_error(buf_cstr(&text), "line 1: expected SECRET or NAME SECRET");
+    expect_error(buf_cstr(&text), ":1: expected SECRET or NAME SECRET");
     unlink(path);
     buf_dispose(&text);
+    buf_dispose(&errors);
+}
+END_TEST
+
+/* Issue 3 review: the proxy and the CLI read token files alike (blanks
+ * around words do not count), and a relative path is the config's
+ * folder's, like the spool. */
+START_TEST(issue3_token_files_ignore_blanks_and_resolve_beside_the_config)
+{
+    char dir[] = "/tmp/strangler-tokens-XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    struct buf path = BUF_INIT, conf = BUF_INIT, errors = BUF_INIT;
+    buf_appendf(&path, "%s/tokens", dir);
+    FILE *f = fopen(buf_cstr(&path), "w");
+    ck_assert_ptr_nonnull(f);
+    fputs("  ops   s3cret \t\r\n", f);
+    fclose(f);
+    buf_appendf(&conf, "%s/routes.conf", dir);
+    f = fopen(buf_cstr(&conf), "w");
+    ck_assert_ptr_nonnull(f);
+    fputs("admin 0.0.0.0:8081 token=file:tokens\n", f);
+    fclose(f);
+    struct config *c = config_load(buf_cstr(&conf), &errors);
+    ck_assert_msg(c != NULL, "%s", buf_cstr(&errors));
+    ck_assert_str_eq(c->admin.tokens[0].name, "ops");
+    ck_assert_str_eq(c->admin.tokens[0].secret, "s3cret");
+    config_unref(c);
+    unlink(buf_cstr(&path));
+    unlink(buf_cstr(&conf));
+    rmdir(dir);
+    buf_dispose(&path);
+    buf_dispose(&conf);
+    buf_dispose(&errors);
+}
+END_TEST
+
+/* Issue 3 review: names travel in admin URLs, where "." and ".." fold. */
+START_TEST(issue3_names_of_only_dots_are_refused)
+{
+    expect_error("upstream .. http://127.0.0.1:1\n", "upstream: invalid name '..'");
+    expect_error("upstream l http://127.0.0.1:1\nroute . * -> l\n", "route: invalid name '.'");
+    struct buf errors = BUF_INIT;
+    struct config *c = parse("upstream l http://127.0.0.1:1\nroute a.b * -> l\n", &errors);
+    ck_assert_msg(c != NULL, "%s", buf_cstr(&errors));
+    config_unref(c);
     buf_dispose(&errors);
 }
 END_TEST
@@ -394,6 +440,8 @@ Suite *config_suite(void)
     tcase_add_test(tc, admin_needs_a_token_off_loopback);
     tcase_add_test(tc, issue2_empty_admin_token_file_is_refused);
     tcase_add_test(tc, admin_token_file_names_each_token);
+    tcase_add_test(tc, issue3_token_files_ignore_blanks_and_resolve_beside_the_config);
+    tcase_add_test(tc, issue3_names_of_only_dots_are_refused);
     tcase_add_test(tc, comments_only_at_token_start);
     tcase_add_test(tc, every_error_is_reported_not_just_the_first);
     tcase_add_test(tc, load_reports_a_missing_file);
