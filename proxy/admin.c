@@ -11,6 +11,7 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <json-c/json.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -241,6 +242,43 @@ static void reply_routes(struct admin *a, struct evhttp_request *req)
     buf_dispose(&b);
 }
 
+/* ---- metrics ---- */
+
+/* One counter family, per route in force, in Prometheus text format 0.0.4.
+ * Route names need no escaping: config.c allows [A-Za-z0-9._-] only. */
+static void put_route_family(struct buf *b, const struct config *cfg, const char *name,
+                             const char *help, size_t offset)
+{
+    buf_appendf(b, "# HELP %s %s\n# TYPE %s counter\n", name, help, name);
+    for (size_t i = 0; i < cfg->nroutes; i++) {
+        const struct route *r = &cfg->routes[i];
+        atomic_uint_fast64_t *c = (atomic_uint_fast64_t *)((char *)r->counters + offset);
+        buf_appendf(b, "%s{route=\"%s\"} ", name, r->name);
+        buf_append_u64(b, metrics_read(c));
+        buf_append_char(b, '\n');
+    }
+}
+
+static void reply_metrics(struct admin *a, struct evhttp_request *req)
+{
+    const struct config *cfg = control_config(a->ctl);
+    struct buf b = BUF_INIT;
+    put_route_family(&b, cfg, "strangler_route_requests_total",
+                     "Calls and requests each route took.",
+                     offsetof(struct route_counters, requests));
+    put_route_family(&b, cfg, "strangler_route_faults_total",
+                     "Calls answered with a fault, where the proxy read the answer.",
+                     offsetof(struct route_counters, faults));
+    put_route_family(&b, cfg, "strangler_route_upstream_errors_total",
+                     "Calls the upstream gave no answer to: refused, timed out, cut.",
+                     offsetof(struct route_counters, errors));
+    put_route_family(&b, cfg, "strangler_route_events_total",
+                     "Events recorded for the route's calls.",
+                     offsetof(struct route_counters, events));
+    reply(req, 200, "text/plain; version=0.0.4; charset=utf-8", b.data ? b.data : "", b.len);
+    buf_dispose(&b);
+}
+
 /* ---- changes ---- */
 
 static void put_changes(struct buf *b, const struct control_outcome *o)
@@ -388,6 +426,13 @@ static void dispatch(struct admin *a, struct evhttp_request *req, const char *pa
             reply_bad_method(req, "GET, PUT");
         return;
     }
+    if (strcmp(path, "/metrics") == 0) {
+        if (method_is(req, EVHTTP_REQ_GET) || method_is(req, EVHTTP_REQ_HEAD))
+            reply_metrics(a, req);
+        else
+            reply_bad_method(req, "GET");
+        return;
+    }
     if (strcmp(path, "/reload") == 0) {
         if (method_is(req, EVHTTP_REQ_POST))
             handle_reload(a, req, who);
@@ -395,7 +440,8 @@ static void dispatch(struct admin *a, struct evhttp_request *req, const char *pa
             reply_bad_method(req, "POST");
         return;
     }
-    reply_error(req, 404, "no such endpoint (try GET /routes, PUT /routes/NAME, POST /reload)",
+    reply_error(req, 404,
+                "no such endpoint (try GET /routes, PUT /routes/NAME, POST /reload, GET /metrics)",
                 NULL);
 }
 

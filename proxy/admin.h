@@ -9,6 +9,7 @@
  *   GET  /routes/NAME      one of them
  *   PUT  /routes/NAME      {"action": "stock-svc"}: a flip (control.h)
  *   POST /reload           re-reads routes.conf
+ *   GET  /metrics          the route counters, Prometheus text format
  *
  * Every request but /healthz carries `Authorization: Bearer SECRET` when
  * routes.conf names tokens; the secret is compared in constant time against

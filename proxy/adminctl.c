@@ -812,6 +812,66 @@ static void free_headers(struct curl_slist *list)
 }
 
 /*
+ * Sets h up for one request to url; the headers it adds are appended to
+ * *headers (the caller frees them after the transfer). Returns CURLE_OK,
+ * or the code of the first option that failed.
+ */
+static CURLcode prepare(CURL *h, const struct target *t, const char *method, const char *url,
+                        const char *body, struct curl_slist **headers, struct answer *a,
+                        char *errbuf)
+{
+    CURLcode cc = CURLE_OUT_OF_MEMORY;
+    struct buf auth = BUF_INIT;
+    /* An empty Expect: keeps curl from waiting for a 100-continue the
+     * proxy would never send (FIELD-NOTES.md, libcurl). */
+    if (add_header(headers, "Expect:") != 0 ||
+        add_header(headers, "Accept: application/json") != 0 ||
+        (body != NULL && add_header(headers, "Content-Type: application/json") != 0))
+        goto out;
+    if (t->token != NULL) {
+        buf_append_str(&auth, "Authorization: Bearer ");
+        buf_append_str(&auth, t->token);
+        int added = add_header(headers, buf_cstr(&auth));
+        explicit_bzero(auth.data, auth.cap);
+        if (added != 0)
+            goto out;
+    }
+    /*
+     * One request per process, so no connection is worth keeping, and a
+     * PUT must never be replayed on a fresh connection behind our back
+     * (FIELD-NOTES.md). No proxy from the environment either: the token
+     * goes to the admin API and nowhere else.
+     */
+    if ((cc = curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf)) != CURLE_OK ||
+        (cc = curl_easy_setopt(h, CURLOPT_URL, url)) != CURLE_OK ||
+        (cc = curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http")) != CURLE_OK ||
+        (cc = curl_easy_setopt(h, CURLOPT_PROXY, "")) != CURLE_OK ||
+        (cc = curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L)) != CURLE_OK ||
+        (cc = curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)CONNECT_TIMEOUT_MS)) !=
+            CURLE_OK ||
+        (cc = curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)TOTAL_TIMEOUT_MS)) != CURLE_OK ||
+        (cc = curl_easy_setopt(h, CURLOPT_FORBID_REUSE, 1L)) != CURLE_OK ||
+        (cc = curl_easy_setopt(h, CURLOPT_USERAGENT, "strangler-adminctl")) != CURLE_OK ||
+        (cc = curl_easy_setopt(h, CURLOPT_HTTPHEADER, *headers)) != CURLE_OK ||
+        (cc = curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body)) != CURLE_OK ||
+        (cc = curl_easy_setopt(h, CURLOPT_WRITEDATA, a)) != CURLE_OK)
+        goto out;
+    if (body != NULL) {
+        /* POSTFIELDS with a custom method is how curl sends a PUT from
+         * memory; for POST the method is already right. */
+        if ((cc = curl_easy_setopt(h, CURLOPT_POSTFIELDS, body)) != CURLE_OK ||
+            (cc = curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)strlen(body))) != CURLE_OK ||
+            (strcmp(method, "POST") != 0 &&
+             (cc = curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method)) != CURLE_OK))
+            goto out;
+    }
+    cc = CURLE_OK;
+out:
+    buf_dispose(&auth);
+    return cc;
+}
+
+/*
  * Makes one request and fills *a with the status and body. body NULL means
  * none (GET); otherwise it is sent as JSON. Returns 0, or -1 after printing
  * why there is no answer.
@@ -821,65 +881,28 @@ static int call(const struct target *t, const char *method, const char *path, co
 {
     CURL *h = NULL;
     struct curl_slist *headers = NULL;
-    struct buf url = BUF_INIT, auth = BUF_INIT;
+    struct buf url = BUF_INIT;
     char errbuf[CURL_ERROR_SIZE] = "";
     CURLcode cc = CURLE_OUT_OF_MEMORY;
     int rc = -1;
 
     buf_appendf(&url, "%s%s", t->url, path);
     h = curl_easy_init();
-    if (h == NULL)
-        goto setup_failed;
-    /* An empty Expect: keeps curl from waiting for a 100-continue the
-     * proxy would never send (FIELD-NOTES.md, libcurl). */
-    if (add_header(&headers, "Expect:") != 0 ||
-        add_header(&headers, "Accept: application/json") != 0 ||
-        (body != NULL && add_header(&headers, "Content-Type: application/json") != 0))
-        goto setup_failed;
-    if (t->token != NULL) {
-        buf_append_str(&auth, "Authorization: Bearer ");
-        buf_append_str(&auth, t->token);
-        int added = add_header(&headers, buf_cstr(&auth));
-        explicit_bzero(auth.data, auth.cap);
-        if (added != 0)
-            goto setup_failed;
+    if (h == NULL ||
+        (cc = prepare(h, t, method, buf_cstr(&url), body, &headers, a, errbuf)) != CURLE_OK) {
+        /* Only out-of-memory or a libcurl built without HTTP gets here. */
+        fprintf(stderr, "strangler: cannot prepare the request to %s: %s\n", t->url,
+                errbuf[0] != '\0' ? errbuf : curl_easy_strerror(cc));
+        goto out;
     }
-    /*
-     * One request per process, so no connection is worth keeping, and a
-     * PUT must never be replayed on a fresh connection behind our back
-     * (FIELD-NOTES.md). No proxy from the environment either: the token
-     * goes to the admin API and nowhere else.
-     */
-    if ((cc = curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf)) != CURLE_OK ||
-        (cc = curl_easy_setopt(h, CURLOPT_URL, buf_cstr(&url))) != CURLE_OK ||
-        (cc = curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http")) != CURLE_OK ||
-        (cc = curl_easy_setopt(h, CURLOPT_PROXY, "")) != CURLE_OK ||
-        (cc = curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L)) != CURLE_OK ||
-        (cc = curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)CONNECT_TIMEOUT_MS)) !=
-            CURLE_OK ||
-        (cc = curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)TOTAL_TIMEOUT_MS)) != CURLE_OK ||
-        (cc = curl_easy_setopt(h, CURLOPT_FORBID_REUSE, 1L)) != CURLE_OK ||
-        (cc = curl_easy_setopt(h, CURLOPT_USERAGENT, "strangler-adminctl")) != CURLE_OK ||
-        (cc = curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers)) != CURLE_OK ||
-        (cc = curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body)) != CURLE_OK ||
-        (cc = curl_easy_setopt(h, CURLOPT_WRITEDATA, a)) != CURLE_OK)
-        goto setup_failed;
-    if (body != NULL) {
-        /* POSTFIELDS with a custom method is how curl sends a PUT from
-         * memory; for POST the method is already right. */
-        if ((cc = curl_easy_setopt(h, CURLOPT_POSTFIELDS, body)) != CURLE_OK ||
-            (cc = curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)strlen(body))) != CURLE_OK ||
-            (strcmp(method, "POST") != 0 &&
-             (cc = curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method)) != CURLE_OK))
-            goto setup_failed;
-    }
-
     cc = curl_easy_perform(h);
     if (a->too_large) {
         fprintf(stderr, "strangler: the admin API at %s answered more than %d bytes\n", t->url,
                 MAX_ANSWER_BYTES);
         goto out;
     }
+    if (cc == CURLE_OK)
+        cc = curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &a->status);
     if (cc != CURLE_OK) {
         size_t n = strlen(errbuf);
         while (n > 0 && errbuf[n - 1] == '\n')
@@ -888,21 +911,12 @@ static int call(const struct target *t, const char *method, const char *path, co
                 n > 0 ? errbuf : curl_easy_strerror(cc));
         goto out;
     }
-    if ((cc = curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &a->status)) != CURLE_OK)
-        goto setup_failed;
     rc = 0;
-    goto out;
-
-setup_failed:
-    /* Only out-of-memory or a libcurl built without HTTP gets here. */
-    fprintf(stderr, "strangler: cannot prepare the request to %s: %s\n", t->url,
-            errbuf[0] != '\0' ? errbuf : curl_easy_strerror(cc));
 out:
     free_headers(headers);
     if (h != NULL)
         curl_easy_cleanup(h);
     buf_dispose(&url);
-    buf_dispose(&auth);
     return rc;
 }
 

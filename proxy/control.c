@@ -36,14 +36,16 @@ void control_outcome_init(struct control_outcome *o)
     o->status = 200;
 }
 
-static void add_change(struct control_outcome *o, const char *route, const char *before,
-                       const char *after)
+static struct control_change *add_change(struct control_outcome *o, const char *route,
+                                         const char *before, const char *after)
 {
     o->changes = mem_realloc(o->changes, (o->nchanges + 1) * sizeof(*o->changes));
     struct control_change *c = &o->changes[o->nchanges++];
     c->route = mem_strdup(route);
     c->before = before ? mem_strdup(before) : NULL;
     c->after = after ? mem_strdup(after) : NULL;
+    c->match_before = NULL;
+    return c;
 }
 
 void control_outcome_dispose(struct control_outcome *o)
@@ -52,6 +54,7 @@ void control_outcome_dispose(struct control_outcome *o)
         free(o->changes[i].route);
         free(o->changes[i].before);
         free(o->changes[i].after);
+        free(o->changes[i].match_before);
     }
     free(o->changes);
     buf_dispose(&o->error);
@@ -160,6 +163,8 @@ static void raise_event(struct control *ctl, const struct route *r, const char *
     buf_append_char(&data, '{');
     put_member(&data, "route", c->route);
     put_member(&data, "match", buf_cstr(&match));
+    if (c->match_before != NULL)
+        put_member(&data, "match_before", c->match_before);
     put_member(&data, "before", c->before);
     put_member(&data, "after", c->after);
     put_member(&data, "by", who);
@@ -207,19 +212,39 @@ static void audit_changes(struct control *ctl, const struct config *old, const c
     }
 }
 
-/* The routes whose action differs between two snapshots, by name. */
+/* The match of a route as routes.conf says it, in the caller's buf. */
+static const char *match_of(const struct route *r, struct buf *b)
+{
+    b->len = 0;
+    config_describe_match(r, b);
+    return buf_cstr(b);
+}
+
+/* The routes whose action or match differs between two snapshots, by name:
+ * a reload that widens a match moves methods as surely as a flip does. */
 static void diff_routes(const struct config *old, const struct config *next,
                         struct control_outcome *o)
 {
+    struct buf was = BUF_INIT, now = BUF_INIT;
     for (size_t i = 0; i < next->nroutes; i++) {
         const struct route *n = &next->routes[i];
         const struct route *before = config_find_route(old, n->name);
-        if (before == NULL || strcmp(before->action, n->action) != 0)
-            add_change(o, n->name, before ? before->action : NULL, n->action);
+        if (before == NULL) {
+            add_change(o, n->name, NULL, n->action);
+            continue;
+        }
+        int moved = strcmp(match_of(before, &was), match_of(n, &now)) != 0;
+        if (moved || strcmp(before->action, n->action) != 0) {
+            struct control_change *c = add_change(o, n->name, before->action, n->action);
+            if (moved)
+                c->match_before = mem_strdup(buf_cstr(&was));
+        }
     }
     for (size_t i = 0; i < old->nroutes; i++)
         if (config_find_route(next, old->routes[i].name) == NULL)
             add_change(o, old->routes[i].name, old->routes[i].action, NULL);
+    buf_dispose(&was);
+    buf_dispose(&now);
 }
 
 /* Makes next the snapshot in force (taking over its reference). */
@@ -311,11 +336,37 @@ static struct config *edit_action(struct control *ctl, const struct route *r, co
     return next;
 }
 
+/* A flip edits the text the running table came from: if routes.conf holds
+ * something else now (an edit not reloaded yet), writing the flip would
+ * apply that edit unseen, or lose it. Returns 0, or -1 with o filled. */
+static int check_file_unchanged(const struct control *ctl, struct control_outcome *o)
+{
+    char err[512];
+    struct buf disk = BUF_INIT;
+    int rc = -1;
+    if (conffile_read(ctl->cfg->path, &disk, err, sizeof(err)) != 0) {
+        refuse(o, 500, "%s", err);
+        goto out;
+    }
+    if (disk.len != ctl->cfg->text_len ||
+        (disk.len > 0 && memcmp(disk.data, ctl->cfg->text, disk.len) != 0)) {
+        refuse(o, 409,
+               "%s was changed on disk since it was loaded; reload it first (POST /reload), "
+               "then flip",
+               ctl->cfg->path);
+        goto out;
+    }
+    rc = 0;
+out:
+    buf_dispose(&disk);
+    return rc;
+}
+
 int control_flip(struct control *ctl, const char *who, const char *name, const char *action,
                  struct control_outcome *o)
 {
     char err[512];
-    struct buf disk = BUF_INIT, text = BUF_INIT;
+    struct buf text = BUF_INIT;
     struct config *next = NULL;
     char *want = normalise_action(action, o);
     int rc = -1;
@@ -330,19 +381,12 @@ int control_flip(struct control *ctl, const char *who, const char *name, const c
         rc = 0; /* already so: nothing to write, nothing to announce */
         goto out;
     }
-    if (conffile_read(ctl->cfg->path, &disk, err, sizeof(err)) != 0) {
-        refuse(o, 500, "%s", err);
+    if (check_file_unchanged(ctl, o) != 0)
         goto out;
-    }
-    if (disk.len != ctl->cfg->text_len || memcmp(disk.data, ctl->cfg->text, disk.len) != 0) {
-        refuse(o, 409,
-               "%s was changed on disk since it was loaded; reload it first (POST /reload), "
-               "then flip",
-               ctl->cfg->path);
-        goto out;
-    }
     next = edit_action(ctl, r, want, &text, o);
-    if (next == NULL)
+    /* Parsing resolves host names and may take a while: the file is
+     * checked again just before it is replaced. */
+    if (next == NULL || check_file_unchanged(ctl, o) != 0)
         goto out;
     if (conffile_write_atomic(ctl->cfg->path, text.data, text.len, err, sizeof(err)) != 0) {
         refuse(o, 500, "the flip was not applied: %s", err);
@@ -360,7 +404,6 @@ out:
         log_warn("flip by %s: route %s: refused: %s", who, name, buf_cstr(&o->error));
     config_unref(next);
     free(want);
-    buf_dispose(&disk);
     buf_dispose(&text);
     return rc;
 }

@@ -45,12 +45,14 @@ struct control;
  * a reference to keep it). `old` is the one it replaces. */
 typedef void (*control_install_fn)(void *arg, struct config *old, struct config *next);
 
-/* One route whose action moved. before is NULL for a route a reload added,
- * after NULL for one it removed. */
+/* One route whose action or match moved. before is NULL for a route a
+ * reload added, after NULL for one it removed; match_before is the route's
+ * former match when a reload changed it, else NULL. */
 struct control_change {
     char *route;
     char *before;
     char *after;
+    char *match_before;
 };
 
 /* What a reload or a flip did, for the admin API's answer. */

@@ -31,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define PUBLISHER_DRAIN_MS 5000
@@ -51,11 +52,8 @@ struct process {
     struct publisher *publisher;
 };
 
+/* After the first usage line and the admin commands' (adminctl_usage). */
 static const char usage_text[] =
-    "usage: strangler [-c FILE] [--check]\n"
-    "       strangler [-c FILE] routes [--json] [--admin HOST:PORT] [--token-file PATH]\n"
-    "       strangler [-c FILE] flip ROUTE ACTION [--admin HOST:PORT] [--token-file PATH]\n"
-    "       strangler [-c FILE] reload [--admin HOST:PORT] [--token-file PATH]\n"
     "\n"
     "A strangler-fig proxy for XML-RPC monoliths: routes each call to the legacy\n"
     "system or to a new service (adapting XML-RPC to JSON), and raises events\n"
@@ -71,7 +69,7 @@ static const char usage_text[] =
     "commands (clients of the admin API named by FILE's admin line; the token\n"
     "comes from --token-file, $STRANGLER_ADMIN_TOKEN or FILE's admin token):\n"
     "  routes             the routes in force, with their counters\n"
-    "  flip ROUTE ACTION  sends ROUTE's calls to ACTION (an upstream), live,\n"
+    "  flip NAME ACTION   sends route NAME's calls to ACTION (an upstream), live,\n"
     "                     and writes it to FILE\n"
     "  reload             re-reads FILE\n"
     "\n"
@@ -80,8 +78,9 @@ static const char usage_text[] =
     "\n"
     "routes.conf directives:\n"
     "  listen HOST:PORT                        where clients connect\n"
-    "  admin HOST:PORT [token=env:VAR|file:PATH]...  the admin API's address; a\n"
-    "                     token file holds SECRET, or NAME SECRET lines\n"
+    "  admin HOST:PORT [token=env:VAR|file:PATH]...\n"
+    "                                          the admin API; a token file holds\n"
+    "                                          SECRET, or NAME SECRET lines\n"
     "  workers N                               threads, each with its own event loop\n"
     "  upstream NAME URL [kind=xmlrpc|json] [timeout=MS] [connect_timeout=MS]\n"
     "                    [keepalive=N] [keepalive_timeout=MS]\n"
@@ -93,7 +92,14 @@ static const char usage_text[] =
     "  max_header_size SIZE     max_headers N        max_body_size SIZE\n"
     "  client_header_timeout MS client_body_timeout MS keepalive_timeout MS\n"
     "  send_timeout MS          drain_timeout MS     max_connections N\n"
-    "  xml_max_depth N          xml_max_elements N\n";
+    "  xml_max_depth N          xml_max_elements N   max_multicall_calls N\n";
+
+static void print_usage(FILE *out)
+{
+    fputs("usage: strangler [-c FILE] [--check]\n", out);
+    fputs(adminctl_usage, out);
+    fputs(usage_text, out);
+}
 
 static void apply_log_level(const struct config *cfg)
 {
@@ -180,8 +186,18 @@ static void install_config(void *arg, struct config *old, struct config *next)
     apply_log_level(next);
     for (unsigned i = 0; i < p->nworkers; i++)
         worker_set_config(&p->workers[i], next);
+    /* One deadline for all: the main loop (signals, the admin API) waits at
+     * most INSTALL_WAIT_MS, however many workers there are. */
+    struct timespec deadline;
+    clock_gettime(CLOCK_MONOTONIC, &deadline);
+    deadline.tv_sec += INSTALL_WAIT_MS / 1000;
+    deadline.tv_nsec += (long)(INSTALL_WAIT_MS % 1000) * 1000000L;
+    if (deadline.tv_nsec >= 1000000000L) {
+        deadline.tv_sec++;
+        deadline.tv_nsec -= 1000000000L;
+    }
     for (unsigned i = 0; i < p->nworkers; i++)
-        if (worker_wait_config(&p->workers[i], next, INSTALL_WAIT_MS) != 0)
+        if (worker_wait_config(&p->workers[i], next, &deadline) != 0)
             log_warn("worker %u did not take the new table within %d ms", i, INSTALL_WAIT_MS);
     int events_changed = !same_string(old->events.url, next->events.url) ||
                          !same_string(old->events.exchange, next->events.exchange);
@@ -349,13 +365,14 @@ int main(int argc, char **argv)
         } else if (strcmp(a, "--check") == 0) {
             check_only = 1;
         } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-            fputs(usage_text, stdout);
+            print_usage(stdout);
             return 0;
         } else if (strcmp(a, "--version") == 0) {
             printf("strangler %s\n", PROJECT_VERSION);
             return 0;
         } else {
-            fprintf(stderr, "strangler: unknown argument '%s'\n\n%s", a, usage_text);
+            fprintf(stderr, "strangler: unknown argument '%s'\n\n", a);
+            print_usage(stderr);
             return 2;
         }
     }

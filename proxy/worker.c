@@ -281,7 +281,13 @@ int worker_start(struct worker *w, unsigned id, struct config *cfg, int listen_f
     w->interceptor = ic;
     w->listen_fd = listen_fd;
     pthread_mutex_init(&w->lock, NULL);
-    pthread_cond_init(&w->adopted, NULL);
+    /* Waits for a flip are bounded by a monotonic deadline: a wall-clock
+     * step must not stretch them. */
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&w->adopted, &attr);
+    pthread_condattr_destroy(&attr);
     w->serving = cfg;
     w->base = event_base_new();
     if (w->base == NULL) {
@@ -313,20 +319,12 @@ void worker_set_config(struct worker *w, struct config *cfg)
     event_active(w->notify_ev, EV_READ, 0);
 }
 
-int worker_wait_config(struct worker *w, const struct config *cfg, unsigned timeout_ms)
+int worker_wait_config(struct worker *w, const struct config *cfg, const struct timespec *deadline)
 {
-    struct timespec deadline;
     int rc = 0;
-    clock_gettime(CLOCK_REALTIME, &deadline);
-    deadline.tv_sec += timeout_ms / 1000;
-    deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (deadline.tv_nsec >= 1000000000L) {
-        deadline.tv_sec++;
-        deadline.tv_nsec -= 1000000000L;
-    }
     pthread_mutex_lock(&w->lock);
     while (w->started && w->serving != cfg && rc == 0)
-        rc = pthread_cond_timedwait(&w->adopted, &w->lock, &deadline);
+        rc = pthread_cond_timedwait(&w->adopted, &w->lock, deadline);
     pthread_mutex_unlock(&w->lock);
     return rc == 0 ? 0 : -1;
 }

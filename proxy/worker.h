@@ -99,10 +99,11 @@ int worker_start(struct worker *w, unsigned id, struct config *cfg, int listen_f
 void worker_set_config(struct worker *w, struct config *cfg);
 
 /* Waits until new requests on the worker take cfg (given to
- * worker_set_config), for at most timeout_ms: a flip answered after this
- * has reached every request that follows. Returns 0, or -1 on timeout.
- * Thread-safe; the caller keeps a reference to cfg while it waits. */
-int worker_wait_config(struct worker *w, const struct config *cfg, unsigned timeout_ms);
+ * worker_set_config), at most until `deadline` (CLOCK_MONOTONIC): a flip
+ * answered after this has reached every request that follows. Returns 0,
+ * or -1 at the deadline. Thread-safe; the caller keeps a reference to cfg
+ * while it waits. */
+int worker_wait_config(struct worker *w, const struct config *cfg, const struct timespec *deadline);
 
 /* Asks the worker to stop accepting, finish the requests in flight (for at
  * most drain_timeout) and end its thread. Thread-safe. */

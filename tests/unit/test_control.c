@@ -676,6 +676,31 @@ START_TEST(reload_installs_and_announces_each_change)
 }
 END_TEST
 
+/* Issue 3 review: a reload that widens a match moves methods as surely as
+ * a flip, so it is a change too, with the former match in its event. */
+START_TEST(issue3_reload_that_changes_a_match_is_a_change)
+{
+    struct control_outcome o;
+    json_object *evs[4], *data;
+    start();
+    char *b = subst(ROUTES, "xmlrpc orders.*  -> legacy", "xmlrpc order*    -> legacy");
+    put_routes(b);
+    control_outcome_init(&o);
+    ck_assert_int_eq(control_reload(fx.ctl, "ops", &o), 0);
+    ck_assert_uint_eq(o.nchanges, 1);
+    assert_change(&o.changes[0], "orders", "legacy", "legacy");
+    ck_assert_str_eq(o.changes[0].match_before, "xmlrpc orders.*");
+    control_outcome_dispose(&o);
+    ck_assert_uint_eq(read_events(evs, 4, NULL), 1);
+    ck_assert(json_object_object_get_ex(evs[0], "data", &data));
+    ck_assert_str_eq(member(data, "match"), "xmlrpc order*");
+    ck_assert_str_eq(member(data, "match_before"), "xmlrpc orders.*");
+    assert_audit("orders", "ops", "legacy");
+    free_events(evs, 1);
+    free(b);
+}
+END_TEST
+
 START_TEST(reload_of_an_unchanged_file_installs_without_changes)
 {
     struct control_outcome o;
@@ -779,6 +804,7 @@ Suite *control_suite(void)
     tcase_add_test(tc, flip_that_cannot_create_the_temporary_is_500);
     tcase_add_test(tc, flip_works_without_a_spool_or_a_hook);
     tcase_add_test(tc, reload_installs_and_announces_each_change);
+    tcase_add_test(tc, issue3_reload_that_changes_a_match_is_a_change);
     tcase_add_test(tc, reload_of_an_unchanged_file_installs_without_changes);
     tcase_add_test(tc, reload_of_a_bad_file_keeps_the_table);
     tcase_add_test(tc, reload_of_a_missing_file_keeps_the_table);
