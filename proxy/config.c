@@ -511,13 +511,21 @@ static int read_token_source(struct parser *p, const char *spec, int loopback,
     return -1;
 }
 
+/* The admin API's address when the line names none: loopback, so an
+ * `admin` line alone never exposes it. */
+#define ADMIN_DEFAULT_ADDR "127.0.0.1:8081"
+
 static int do_admin(struct parser *p, const struct directive *d, char **argv, int argc)
 {
     (void)d;
     struct config_admin *a = &p->cfg->admin;
-    if (parse_addr(p, "admin", argv[1], &a->addr) != 0)
+    int first = 1;
+    const char *addr = ADMIN_DEFAULT_ADDR;
+    if (argc > 1 && strncmp(argv[1], "token=", 6) != 0)
+        addr = argv[first++];
+    if (parse_addr(p, "admin", addr, &a->addr) != 0)
         return -1;
-    for (int i = 2; i < argc; i++) {
+    for (int i = first; i < argc; i++) {
         if (strncmp(argv[i], "token=", 6) != 0) {
             report(p, "admin: unknown option '%s' (expected token=env:VAR or token=file:PATH)",
                    argv[i]);
@@ -527,8 +535,7 @@ static int do_admin(struct parser *p, const struct directive *d, char **argv, in
             return -1;
     }
     if (a->ntokens == 0 && !addr_is_loopback(&a->addr)) {
-        report(p, "admin: %s is not a loopback address; set token= to expose the admin API",
-               argv[1]);
+        report(p, "admin: %s is not a loopback address; set token= to expose the admin API", addr);
         return -1;
     }
     a->enabled = 1;
@@ -890,7 +897,7 @@ static int do_route(struct parser *p, const struct directive *d, char **argv, in
 
 static const struct directive directives[] = {
     {"listen", 1, 1, do_listen, 1, {0}},
-    {"admin", 1, -1, do_admin, 1, {0}},
+    {"admin", 0, -1, do_admin, 1, {0}},
     {"workers", 1, 1, do_single, 1, {"workers", set_uint, offsetof(struct config, workers), 1, 64}},
     {"upstream", 2, -1, do_upstream, 0, {0}},
     {"events", 1, -1, do_events, 1, {0}},

@@ -131,7 +131,8 @@ struct admin_token {
 };
 
 /*
- * The `admin ADDR [token=env:VAR|file:PATH ...]` line. A variable holds one
+ * The `admin [ADDR] [token=env:VAR|file:PATH ...]` line (ADDR defaults to
+ * loopback, 127.0.0.1:8081). A variable holds one
  * secret, named "admin"; a file holds either one bare secret (also "admin")
  * or one `NAME SECRET` pair a line, so each person or tool has its own.
  */

@@ -78,7 +78,7 @@ static const char usage_text[] =
     "\n"
     "routes.conf directives:\n"
     "  listen HOST:PORT                        where clients connect\n"
-    "  admin HOST:PORT [token=env:VAR|file:PATH]...\n"
+    "  admin [HOST:PORT] [token=env:VAR|file:PATH]...\n"
     "                                          the admin API; a token file holds\n"
     "                                          SECRET, or NAME SECRET lines\n"
     "  workers N                               threads, each with its own event loop\n"

@@ -274,6 +274,25 @@ START_TEST(issue3_names_of_only_dots_are_refused)
 }
 END_TEST
 
+/* The admin API is on loopback unless the line says otherwise. */
+START_TEST(admin_address_defaults_to_loopback)
+{
+    struct buf errors = BUF_INIT;
+    struct config *c = parse("admin\n", &errors);
+    ck_assert_msg(c != NULL, "%s", buf_cstr(&errors));
+    ck_assert(c->admin.enabled);
+    ck_assert_str_eq(c->admin.addr.text, "127.0.0.1:8081");
+    config_unref(c);
+    setenv("STRANGLER_TEST_TOKEN", "letmein", 1);
+    c = parse("admin token=env:STRANGLER_TEST_TOKEN\n", &errors);
+    ck_assert_msg(c != NULL, "%s", buf_cstr(&errors));
+    ck_assert_str_eq(c->admin.addr.text, "127.0.0.1:8081");
+    ck_assert_uint_eq(c->admin.ntokens, 1);
+    config_unref(c);
+    buf_dispose(&errors);
+}
+END_TEST
+
 START_TEST(comments_only_at_token_start)
 {
     struct buf errors = BUF_INIT;
@@ -440,6 +459,7 @@ Suite *config_suite(void)
     tcase_add_test(tc, admin_needs_a_token_off_loopback);
     tcase_add_test(tc, issue2_empty_admin_token_file_is_refused);
     tcase_add_test(tc, admin_token_file_names_each_token);
+    tcase_add_test(tc, admin_address_defaults_to_loopback);
     tcase_add_test(tc, issue3_token_files_ignore_blanks_and_resolve_beside_the_config);
     tcase_add_test(tc, issue3_names_of_only_dots_are_refused);
     tcase_add_test(tc, comments_only_at_token_start);
