@@ -4,14 +4,18 @@
 #   make demo    install what is missing, build, run the whole story
 #   make test    install what is missing, build, run every test
 #   make test-sanitize   the same tests against an ASan+UBSan build
+#   make bench   build (RelWithDebInfo) and run the benchmarks in bench/, which
+#                print figures and never fail on them; `make test` does not
+#                run them (BENCH_ARGS="--iterations N" to change the length)
 #   make build / clean
 
 BUILD      ?= build
 SAN_BUILD  ?= build-sanitize
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CTEST_ARGS ?=
+BENCH_ARGS ?=
 
-.PHONY: all deps build demo test test-sanitize build-sanitize clean
+.PHONY: all deps build demo test test-sanitize build-sanitize bench clean
 
 all: build
 
@@ -40,6 +44,14 @@ test-sanitize: build-sanitize
 	cd $(SAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	    ctest --output-on-failure -j $(JOBS) $(CTEST_ARGS)
+
+# Configured explicitly, not through the CMakeCache.txt rule: figures from a
+# tree someone reconfigured as Debug, or with STRANGLER_BENCH=OFF, would be
+# meaningless or missing.
+bench: deps
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSTRANGLER_BENCH=ON
+	cmake --build $(BUILD) -j $(JOBS)
+	$(BUILD)/bench/adapter-bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(BUILD) $(SAN_BUILD)
