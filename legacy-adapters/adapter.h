@@ -16,6 +16,18 @@
  *     4xx/5xx {"faultCode": N, "faultString": "..."} -> that fault
  *     anything else            -> a fault with an interop code whose message
  *                                 names the route, the upstream and the cause
+ *
+ * A route with map=METHOD:TEMPLATE (restmap.h) calls a REST service instead:
+ *     map=GET:/stock/{1}       m("A 1") -> GET {upstream path}/stock/A%201
+ *     map=PUT:/stock/{1}       m("A", {"delta": 2}) -> PUT .../stock/A,
+ *                              body {"delta": 2}
+ * {N} is parameter N, percent-encoded: strings, ints, booleans, doubles and
+ * dateTimes only (else -32602). The parameters the template leaves are the
+ * body: none for GET and DELETE (else -32602); for POST, PUT and PATCH no
+ * body, the one value, or an array of several. Headers: Accept:
+ * application/json, Content-Type: application/json when there is a body,
+ * X-Request-Id and X-Strangler-Method: m. Answers are read as above, except
+ * that a 2xx with an empty body (204 No Content) is the result nil.
  */
 #ifndef STRANGLER_ADAPTERS_ADAPTER_H
 #define STRANGLER_ADAPTERS_ADAPTER_H
@@ -26,6 +38,8 @@
 
 #include <stddef.h>
 
+struct restmap;
+
 /* What the proxy knows about the call it hands to an adapter. */
 struct adapter_call {
     const struct xr_call *call;
@@ -34,6 +48,7 @@ struct adapter_call {
     const char *base_path;  /* path of the upstream URL, e.g. "/rpc" ("" for none) */
     const char *request_id; /* X-Request-Id of the client's request */
     const struct xr_limits *limits;
+    const struct restmap *map; /* the route's map=, or NULL: the RPC contract */
 };
 
 /* The HTTP request an adapter wants sent. The proxy adds Host,

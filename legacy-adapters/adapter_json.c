@@ -1,5 +1,6 @@
 #include "legacy-adapters/adapter.h"
 
+#include "legacy-adapters/restmap.h"
 #include "legacy-adapters/xrjson.h"
 
 #include <stdio.h>
@@ -57,41 +58,24 @@ static int has_ctl(const char *s)
     return 0;
 }
 
-/* RFC 3986's unreserved characters are the only ones a segment can carry
- * as they are, whatever the service's router thinks of the others. */
-static int is_unreserved(unsigned char c)
-{
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
-           c == '.' || c == '_' || c == '~';
-}
-
-/* Appends base_path + "/" + the percent-encoded method, with exactly one
- * slash between them whatever base_path ends with. */
+/* POST base/m: one slash between the upstream's path and the method,
+ * whatever the path ends with. */
 static void write_target(struct buf *out, const char *base_path, const char *m, size_t len)
 {
-    static const char hex[] = "0123456789ABCDEF";
-    size_t n = base_path ? strlen(base_path) : 0;
-
-    while (n > 0 && base_path[n - 1] == '/')
-        n--;
-    if (n > 0 && base_path[0] != '/')
-        buf_append_char(out, '/');
-    buf_append(out, base_path, n);
+    restmap_append_base_path(out, base_path);
     buf_append_char(out, '/');
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)m[i];
-        if (is_unreserved(c)) {
-            buf_append_char(out, (char)c);
-        } else {
-            char esc[3] = {'%', hex[c >> 4], hex[c & 15]};
-            buf_append(out, esc, sizeof(esc));
-        }
-    }
+    restmap_append_encoded(out, m, len);
 }
 
-static void write_headers(struct buf *out, const struct adapter_call *c)
+/* The RPC contract always has a body; a mapped request has one when some
+ * parameter is left for it, and says it accepts JSON because REST services
+ * tend to negotiate the answer's type. */
+static void write_headers(struct buf *out, const struct adapter_call *c, int has_body)
 {
-    APPEND_LIT(out, "Content-Type: application/json\r\n");
+    if (c->map != NULL)
+        APPEND_LIT(out, "Accept: application/json\r\n");
+    if (has_body)
+        APPEND_LIT(out, "Content-Type: application/json\r\n");
     if (c->request_id != NULL && c->request_id[0] != '\0') {
         APPEND_LIT(out, "X-Request-Id: ");
         buf_append_str(out, c->request_id);
@@ -103,10 +87,37 @@ static void write_headers(struct buf *out, const struct adapter_call *c)
 }
 
 /* m(p1, p2) -> POST base/m with body [p1, p2] (DESIGN.md, the JSON contract). */
+static int encode_rpc(const struct adapter_call *c, struct adapter_request *req,
+                      struct xr_error *err)
+{
+    const struct xr_call *call = c->call;
+
+    if (xrjson_write_value(&req->body, call->params, "params", err) < 0)
+        return -1;
+    write_target(&req->target, c->base_path, call->method, call->method_len);
+    req->method = "POST";
+    return 0;
+}
+
+/* The route's map=METHOD:TEMPLATE (restmap.h). */
+static int encode_mapped(const struct adapter_call *c, struct adapter_request *req,
+                         struct xr_error *err)
+{
+    const struct xr_value *params = c->call->params;
+
+    if (restmap_write_target(c->map, c->base_path, params, &req->target, err) < 0 ||
+        restmap_write_body(c->map, params, &req->body, err) < 0)
+        return -1;
+    req->method = restmap_method(c->map);
+    return 0;
+}
+
 static int encode(const struct adapter_call *c, struct adapter_request *req, struct xr_error *err)
 {
     const struct xr_call *call = c->call;
 
+    /* The method name is a header value either way, and the RPC contract's
+     * path segment. */
     if (check_method(call->method, call->method_len, err) < 0)
         goto fail;
     if (c->request_id != NULL && has_ctl(c->request_id)) {
@@ -118,11 +129,9 @@ static int encode(const struct adapter_call *c, struct adapter_request *req, str
         set_error(err, XR_FAULT_INTERNAL, "the call's parameters were not parsed");
         goto fail;
     }
-    if (xrjson_write_value(&req->body, call->params, "params", err) < 0)
+    if ((c->map != NULL ? encode_mapped(c, req, err) : encode_rpc(c, req, err)) < 0)
         goto fail;
-    write_target(&req->target, c->base_path, call->method, call->method_len);
-    write_headers(&req->headers, c);
-    req->method = "POST";
+    write_headers(&req->headers, c, req->body.len > 0);
     return 0;
 fail:
     req->method = NULL;
@@ -218,6 +227,13 @@ static void decode(struct arena *a, const struct adapter_call *c, const struct a
     char quote[SNIPPET_MAX + 4];
 
     if (ans->status >= 200 && ans->status <= 299) {
+        if (c->map != NULL && ans->body_len == 0) {
+            /* REST services answer a DELETE or a PUT with 204 No Content;
+             * XML-RPC's "nothing" is nil. */
+            memset(out, 0, sizeof(*out));
+            out->result = xr_value_new(a, XR_NIL);
+            return;
+        }
         decode_result(a, c, ans, out);
         return;
     }

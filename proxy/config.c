@@ -2,6 +2,7 @@
 
 #include "common/log.h"
 #include "common/mem.h"
+#include "legacy-adapters/restmap.h"
 #include "proxy/http.h"
 #include "proxy/metrics.h"
 #include "proxy/router.h"
@@ -825,7 +826,23 @@ static int parse_route_option(struct parser *p, struct route *r, const char *opt
         r->rule.type = mem_strdup(opt + 10);
         return 0;
     }
-    report(p, "route %s: unknown option '%s' (expected intercept or intercept=TYPE)", r->name, opt);
+    if (strncmp(opt, "map=", 4) == 0) {
+        char why[256];
+        struct restmap *m = NULL;
+        if (r->map != NULL) {
+            report(p, "route %s: map= is set twice (a route has one map)", r->name);
+            return -1;
+        }
+        if (restmap_parse(opt + 4, &m, why, sizeof(why)) < 0) {
+            report(p, "route %s: %s: %s", r->name, opt, why);
+            return -1;
+        }
+        r->map = m;
+        return 0;
+    }
+    report(p,
+           "route %s: unknown option '%s' (expected intercept, intercept=TYPE or map=METHOD:PATH)",
+           r->name, opt);
     return -1;
 }
 
@@ -1113,6 +1130,7 @@ static void free_config(struct config *c)
         free(r->conditions);
         free((char *)r->rule.type);
         free((char *)r->rule.key);
+        restmap_free((struct restmap *)r->map);
     }
     free(c->routes);
     free_addr(&c->listen);

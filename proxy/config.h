@@ -21,6 +21,7 @@
  *   spool    ./var/spool
  *   route stock-read  xmlrpc stock.get  -> stock-svc
  *   route stock-write xmlrpc stock.adjust -> legacy  intercept
+ *   route stock-del   xmlrpc stock.drop -> stock-svc  map=DELETE:/stock/{1}
  *   route everything  *                 -> legacy
  */
 #ifndef STRANGLER_PROXY_CONFIG_H
@@ -95,6 +96,7 @@ struct route {
     const struct upstream_def *upstream; /* the action: where calls go */
     int intercept;
     struct intercept_rule rule;      /* strings owned by the route */
+    const struct restmap *map;       /* map=METHOD:TEMPLATE, owned; NULL: the RPC contract */
     struct route_counters *counters; /* process-wide, by route name (metrics.h) */
     int line;
 };

@@ -87,6 +87,7 @@ static const char usage_text[] =
     "  events AMQP-URL [exchange=NAME] [window=N] [heartbeat=S] [source=URI]\n"
     "  spool DIR [segment=SIZE]\n"
     "  route NAME MATCH [header NAME=VALUE]... -> UPSTREAM [intercept[=TYPE]]\n"
+    "        [map=METHOD:PATH]\n"
     "        MATCH: xmlrpc GLOB | http METHOD PATH[*] | *\n"
     "  log_level error|warn|info|debug\n"
     "  max_header_size SIZE     max_headers N        max_body_size SIZE\n"

@@ -559,6 +559,7 @@ static struct adapter_call adapter_call_of(const struct leg *leg)
         .base_path = leg->upstream->base_path,
         .request_id = leg->t->request_id,
         .limits = &cfg_of(leg->t)->xr_limits,
+        .map = leg->route->map,
     };
     return ac;
 }
@@ -721,11 +722,27 @@ static void on_leg_done(void *ctx)
     leg_ended(leg);
 }
 
+/* Sends an adapted leg's request (again, on a fresh connection). */
+static void send_adapted_request(struct leg *leg, int fresh)
+{
+    send_leg(leg, &leg_handler, leg->areq.method, strlen(leg->areq.method), leg->areq.body.data,
+             leg->areq.body.len, fresh);
+}
+
 static void on_leg_error(void *ctx, enum upstream_error err, int stale, const char *detail)
 {
     struct leg *leg = ctx;
-    (void)stale; /* calls are POSTs: never sent twice */
     leg->uc = NULL;
+    /* As when forwarding: a reused connection that died before any answer
+     * byte is tried once more only for a request that is safe to repeat
+     * (RFC 9110 9.2.2), which here means a REST-mapped GET, PUT or DELETE;
+     * RPC-contract calls and multicall parts are POSTs. */
+    if (stale && !leg->retried && leg->upstream->adapter != NULL &&
+        http_method_idempotent(leg->areq.method, strlen(leg->areq.method))) {
+        leg->retried = 1;
+        send_adapted_request(leg, 1);
+        return;
+    }
     count_leg_error(leg);
     log_info("request %s: route %s: upstream %s: %s (%s)", leg->t->request_id, leg->route->name,
              leg->upstream->name, upstream_error_text(err), detail);
@@ -754,9 +771,13 @@ static void send_adapted(struct leg *leg)
     buf_append(h, leg->areq.target.data, leg->areq.target.len);
     buf_appendf(h, " HTTP/1.1\r\nHost: %s\r\n", leg->upstream->host_header);
     buf_append(h, leg->areq.headers.data, leg->areq.headers.len);
-    buf_appendf(h, "Content-Length: %zu\r\n\r\n", leg->areq.body.len);
-    send_leg(leg, &leg_handler, leg->areq.method, strlen(leg->areq.method), leg->areq.body.data,
-             leg->areq.body.len, 0);
+    /* No Content-Length on a request without a body whose method defines
+     * no meaning for one (a mapped GET or DELETE; RFC 9110 8.6). */
+    if (leg->areq.body.len > 0 ||
+        (strcmp(leg->areq.method, "GET") != 0 && strcmp(leg->areq.method, "DELETE") != 0))
+        buf_appendf(h, "Content-Length: %zu\r\n", leg->areq.body.len);
+    buf_append(h, "\r\n", 2);
+    send_adapted_request(leg, 0);
 }
 
 /* Sends a leg's system.multicall part to its xmlrpc upstream, on the path

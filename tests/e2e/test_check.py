@@ -53,7 +53,7 @@ ERRORS = [
     ("unknown route option",
      ["listen 127.0.0.1:0", LEGACY, "", "", "", "", "", "", "", "",
       "route r xmlrpc stock.get -> legacy intercpt", CATCH_ALL],
-     11, "route r: unknown option 'intercpt' (expected intercept or intercept=TYPE)"),
+     11, "route r: unknown option 'intercpt' (expected intercept, intercept=TYPE or map=METHOD:PATH)"),
 ]
 
 WARNINGS = [

@@ -2,6 +2,7 @@
 #include "common/buf.h"
 #include "common/mem.h"
 #include "legacy-adapters/adapter.h"
+#include "legacy-adapters/restmap.h"
 #include "legacy-adapters/xmlrpc.h"
 
 #include <math.h>
@@ -15,6 +16,7 @@ static struct adapter_call acall;
 static struct adapter_request req;
 static struct xr_response out;
 static struct xr_error err;
+static struct restmap *map; /* a route's map=, when a test gives one */
 
 static void setup(void)
 {
@@ -29,11 +31,14 @@ static void setup(void)
     acall.base_path = "/rpc";
     acall.request_id = "0b6f1c1e-9d53-4d1e-8f5e-6a3f2c1d0e9f";
     acall.limits = NULL;
+    acall.map = NULL;
+    map = NULL;
     adapter_request_init(&req);
 }
 
 static void teardown(void)
 {
+    restmap_free(map);
     adapter_request_dispose(&req);
     arena_free(arena);
     xr_cleanup();
@@ -378,6 +383,139 @@ START_TEST(a_call_goes_through_the_adapter_and_back)
 }
 END_TEST
 
+/* --- map=METHOD:TEMPLATE (restmap.h) -------------------------------------- */
+
+static void given_map(const char *spec)
+{
+    char why[256] = "";
+    restmap_free(map);
+    map = NULL;
+    ck_assert_msg(restmap_parse(spec, &map, why, sizeof(why)) == 0, "%s", why);
+    acall.map = map;
+    adapter_request_dispose(&req);
+    adapter_request_init(&req);
+}
+
+/* The request encode() made: method, target, header lines, body. */
+static void expect_request(const char *method, const char *target, const char *headers,
+                           const char *body)
+{
+    ck_assert_str_eq(req.method, method);
+    ck_assert_str_eq(str(&req.target), target);
+    ck_assert_str_eq(str(&req.headers), headers);
+    ck_assert_str_eq(str(&req.body), body);
+}
+
+START_TEST(a_mapped_get_puts_the_parameters_in_the_target)
+{
+    given_map("GET:/stock/{1}?warehouse={2}");
+    given_call("<?xml version=\"1.0\"?><methodCall><methodName>stock.get</methodName><params>"
+               "<param><value><string>SKU 1/\xc3\xa9?#</string></value></param>"
+               "<param><value><int>3</int></value></param></params></methodCall>");
+    ck_assert_int_eq(encode(), 0);
+    expect_request("GET", "/rpc/stock/SKU%201%2F%C3%A9%3F%23?warehouse=3",
+                   "Accept: application/json\r\n"
+                   "X-Request-Id: 0b6f1c1e-9d53-4d1e-8f5e-6a3f2c1d0e9f\r\n"
+                   "X-Strangler-Method: stock.get\r\n",
+                   "");
+}
+END_TEST
+
+START_TEST(a_mapped_put_sends_what_the_template_leaves_as_json)
+{
+    given_map("PUT:/stock/{1}");
+    given_call("<?xml version=\"1.0\"?><methodCall><methodName>stock.adjust</methodName><params>"
+               "<param><value>SKU-1</value></param><param><value><struct><member><name>delta"
+               "</name><value><int>-2</int></value></member></struct></value></param>"
+               "</params></methodCall>");
+    ck_assert_int_eq(encode(), 0);
+    expect_request("PUT", "/rpc/stock/SKU-1",
+                   "Accept: application/json\r\n"
+                   "Content-Type: application/json\r\n"
+                   "X-Request-Id: 0b6f1c1e-9d53-4d1e-8f5e-6a3f2c1d0e9f\r\n"
+                   "X-Strangler-Method: stock.adjust\r\n",
+                   "{\"delta\":-2}");
+
+    given_map("POST:/orders");
+    acall.base_path = "/";
+    acall.request_id = NULL;
+    given_method("orders.list");
+    ck_assert_int_eq(encode(), 0);
+    expect_request("POST", "/orders",
+                   "Accept: application/json\r\n"
+                   "X-Strangler-Method: orders.list\r\n",
+                   "");
+
+    given_map("PATCH:/orders/{2}");
+    given_call("<?xml version=\"1.0\"?><methodCall><methodName>orders.patch</methodName><params>"
+               "<param><value><boolean>1</boolean></value></param><param><value><i4>9</i4>"
+               "</value></param><param><value><nil/></value></param></params></methodCall>");
+    ck_assert_int_eq(encode(), 0);
+    expect_request("PATCH", "/orders/9",
+                   "Accept: application/json\r\n"
+                   "Content-Type: application/json\r\n"
+                   "X-Strangler-Method: orders.patch\r\n",
+                   "[true,null]");
+}
+END_TEST
+
+START_TEST(a_mapped_call_that_does_not_fit_is_refused)
+{
+    given_map("DELETE:/stock/{1}");
+    given_call("<?xml version=\"1.0\"?><methodCall><methodName>stock.drop</methodName><params>"
+               "<param><value><struct></struct></value></param></params></methodCall>");
+    expect_refused(XR_FAULT_INVALID_PARAMS, "map: parameter 1 is a struct");
+    ck_assert_str_eq(err.message, "map: parameter 1 is a struct; only strings, numbers, booleans "
+                                  "and dates go into a path");
+    given_method("stock.drop");
+    expect_refused(XR_FAULT_INVALID_PARAMS, "map: ");
+    ck_assert_str_eq(err.message, "map: the call has 0 parameters, the template uses {1}");
+    given_call("<?xml version=\"1.0\"?><methodCall><methodName>stock.drop</methodName><params>"
+               "<param><value>A</value></param><param><value>B</value></param></params>"
+               "</methodCall>");
+    expect_refused(XR_FAULT_INVALID_PARAMS, "map: ");
+    ck_assert_str_eq(err.message, "map: DELETE takes 1 parameter (all in its template), the call "
+                                  "has 2");
+    /* What the RPC contract refuses, a map refuses too. */
+    given_method("a\r\nX-Injected: 1");
+    expect_refused(XR_FAULT_INVALID_REQUEST, "control character");
+    given_method("stock.drop");
+    xcall.params = NULL;
+    expect_refused(XR_FAULT_INTERNAL, "parameters");
+}
+END_TEST
+
+START_TEST(a_mapped_answer_without_a_body_is_nil)
+{
+    given_map("DELETE:/stock/{1}");
+    decode(204, NULL, "");
+    ck_assert_int_eq(out.is_fault, 0);
+    ck_assert_ptr_nonnull(out.result);
+    ck_assert_int_eq(out.result->type, XR_NIL);
+    ck_assert_int_eq(out.fault_code, 0);
+    ck_assert_ptr_null(out.fault_string);
+    decode(200, "application/json", NULL);
+    ck_assert_int_eq(out.is_fault, 0);
+    ck_assert_int_eq(out.result->type, XR_NIL);
+
+    /* Everything else reads as the RPC contract reads it. */
+    decode(200, "application/json", "{\"sku\": \"A\", \"qty\": 12}");
+    ck_assert_int_eq(out.is_fault, 0);
+    ck_assert_int_eq(out.result->type, XR_STRUCT);
+    ck_assert_int_eq(xr_struct_get(out.result, "qty")->u.i, 12);
+    decode(404, "application/json", "{\"faultCode\": 404, \"faultString\": \"unknown sku: A\"}");
+    expect_fault(404, "unknown sku: A");
+    decode(404, "text/html", "<html><body>Not Found</body></html>");
+    expect_fault(XR_FAULT_METHOD_NOT_FOUND, "route stock-read: upstream stock-svc: answered HTTP "
+                                            "404: <html><body>Not Found</body></html>");
+    decode(200, "text/html", " ");
+    ck_assert_int_eq(out.fault_code, XR_FAULT_PARSE);
+    decode(500, NULL, "");
+    expect_fault(XR_FAULT_APPLICATION, "route stock-read: upstream stock-svc: answered HTTP 500: "
+                                       "(empty body)");
+}
+END_TEST
+
 Suite *adapter_suite(void)
 {
     Suite *s = suite_create("adapter");
@@ -403,6 +541,15 @@ Suite *adapter_suite(void)
     tcase_add_test(tc, adapter_fault_words_messages_alike);
     tcase_add_test(tc, request_init_and_dispose_pair_up);
     tcase_add_test(tc, a_call_goes_through_the_adapter_and_back);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("map");
+    tcase_set_timeout(tc, UNIT_TIMEOUT);
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, a_mapped_get_puts_the_parameters_in_the_target);
+    tcase_add_test(tc, a_mapped_put_sends_what_the_template_leaves_as_json);
+    tcase_add_test(tc, a_mapped_call_that_does_not_fit_is_refused);
+    tcase_add_test(tc, a_mapped_answer_without_a_body_is_nil);
     suite_add_tcase(s, tc);
     return s;
 }

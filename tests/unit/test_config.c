@@ -1,5 +1,6 @@
 #include "unit.h"
 #include "proxy/config.h"
+#include "legacy-adapters/restmap.h"
 
 #include <stdlib.h>
 #include <fcntl.h>
@@ -447,6 +448,62 @@ START_TEST(routes_remember_where_their_action_is)
 }
 END_TEST
 
+/* map=METHOD:TEMPLATE: checked when the file is read, kept by the route
+ * whatever its action, so a flip to the legacy and back keeps it. */
+START_TEST(issue4_routes_take_one_map)
+{
+    static const char text[] =
+        "upstream legacy http://127.0.0.1:8000/RPC2\n"
+        "upstream stock-svc http://127.0.0.1:9001/api kind=json\n"
+        "route stock-read xmlrpc stock.get -> stock-svc map=GET:/stock/{1}?w={2} intercept\n"
+        "route stock-drop xmlrpc stock.drop -> legacy map=DELETE:/stock/{1}\n"
+        "route everything * -> legacy\n";
+    struct buf errors = BUF_INIT;
+    struct config *c = parse(text, &errors);
+    ck_assert_msg(c != NULL, "%s", buf_cstr(&errors));
+    ck_assert_str_eq(buf_cstr(&errors), "");
+    const struct route *r = config_find_route(c, "stock-read");
+    ck_assert_ptr_nonnull(r->map);
+    ck_assert_str_eq(restmap_method(r->map), "GET");
+    ck_assert_int_eq(r->intercept, 1);
+    r = config_find_route(c, "stock-drop");
+    ck_assert_ptr_nonnull(r->map);
+    ck_assert_str_eq(restmap_method(r->map), "DELETE");
+    ck_assert_ptr_null(r->upstream->adapter);
+    ck_assert_ptr_null(config_find_route(c, "everything")->map);
+    config_unref(c);
+    buf_dispose(&errors);
+
+    static const struct {
+        const char *option, *message;
+    } bad[] = {
+        {"map=GET:/stock/{x}",
+         "route stock-read: map=GET:/stock/{x}: '{x}' is not a parameter number (expected {1} to "
+         "{64})"},
+        {"map=FETCH:/stock/{1}", "route stock-read: map=FETCH:/stock/{1}: unknown method 'FETCH' "
+                                 "(expected GET, POST, PUT, PATCH or DELETE)"},
+        {"map=GET:stock/{1}", "route stock-read: map=GET:stock/{1}: the template must start with "
+                              "'/'"},
+        {"map=GET:/stock/{1", "route stock-read: map=GET:/stock/{1: unbalanced '{'"},
+        {"map=GET", "route stock-read: map=GET: expected METHOD:TEMPLATE, e.g. GET:/stock/{1}"},
+        {"map=", "route stock-read: map=: expected METHOD:TEMPLATE, e.g. GET:/stock/{1}"},
+        {"map=GET:/stock/{1} map=PUT:/stock/{1}",
+         "route stock-read: map= is set twice (a route has one map)"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char conf[512], want[512];
+        snprintf(conf, sizeof(conf),
+                 "upstream stock-svc http://127.0.0.1:9001/api kind=json\n"
+                 "# comment\n"
+                 "\n"
+                 "route stock-read xmlrpc stock.get -> stock-svc intercept %s\n",
+                 bad[i].option);
+        snprintf(want, sizeof(want), "routes.conf:4: %s\n", bad[i].message);
+        expect_error(conf, want);
+    }
+}
+END_TEST
+
 Suite *config_suite(void)
 {
     Suite *s = suite_create("config");
@@ -470,6 +527,7 @@ Suite *config_suite(void)
     tcase_add_test(tc, check_warns_about_unused_upstreams);
     tcase_add_test(tc, route_conditions_and_actions_are_checked);
     tcase_add_test(tc, routes_remember_where_their_action_is);
+    tcase_add_test(tc, issue4_routes_take_one_map);
     suite_add_tcase(s, tc);
     return s;
 }
