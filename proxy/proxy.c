@@ -20,9 +20,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Exchanges one multicall may have running at once with upstreams. */
-#define LEGS_IN_FLIGHT 16
-
 /* How the answer reaches the client. */
 enum answer_mode {
     ANSWER_STREAM = 0, /* relayed as it arrives: plain forwarding */
@@ -91,7 +88,7 @@ struct txn {
     const struct route *route; /* NULL for a multicall split across targets */
     struct leg *legs;
     size_t nlegs;
-    size_t legs_sent; /* started, at most LEGS_IN_FLIGHT more than ended */
+    size_t legs_sent; /* started; one at a time, in the client's order */
     size_t legs_ended;
     int starting_legs; /* inside send_legs(): it answers, not leg_ended() */
 
@@ -792,17 +789,16 @@ static void send_part(struct leg *leg)
 }
 
 /*
- * Sends the legs not sent yet, keeping at most LEGS_IN_FLIGHT of them
- * running, so that one multicall cannot open a connection per call at
- * once: each leg that ends lets the next one go. Answers the client once
- * every leg ended, which may be at once when none could be sent. A leg
- * that fails while it is being sent ends inside this loop, which then
- * sees its slot free.
+ * Sends the next leg once the one before it ended: legs run one after the
+ * other, in the client's order (see assign_legs), which also bounds what
+ * one multicall holds open to a single upstream exchange. Answers the
+ * client once every leg ended. A leg that fails while it is being sent ends
+ * inside this loop, and the next one goes at once.
  */
 static void send_legs(struct txn *t)
 {
     t->starting_legs = 1;
-    while (t->legs_sent < t->nlegs && t->legs_sent - t->legs_ended < LEGS_IN_FLIGHT) {
+    while (t->legs_sent < t->nlegs && t->legs_sent == t->legs_ended) {
         struct leg *leg = &t->legs[t->legs_sent++];
         if (leg->upstream->adapter != NULL)
             send_adapted(leg);
@@ -835,27 +831,29 @@ static void adapt(struct txn *t)
 
 #define NO_LEG ((size_t)-1)
 
-/* Which leg each call goes on: one per xmlrpc upstream that takes calls,
- * numbered in the order of their first call, and one per call for a new
- * service. Returns the number of legs; calls no route takes get NO_LEG. */
+/*
+ * Which leg each call goes on. A multicall's calls run in order, each
+ * seeing the effects of the ones before (stock taken by one is gone for the
+ * next), so the legs follow the client's order: a run of consecutive calls
+ * for one xmlrpc upstream is one leg (a smaller system.multicall, which the
+ * legacy runs in order), and each call for a new service is a leg of its
+ * own. Returns the number of legs; calls no route takes get NO_LEG (they
+ * run nowhere, so they do not break a run).
+ */
 static size_t assign_legs(struct txn *t, size_t *leg_of_call)
 {
-    size_t nups = cfg_of(t)->nupstreams, n = 0;
-    size_t *leg_of_upstream = arena_alloc(t->arena, nups * sizeof(*leg_of_upstream));
-    for (size_t u = 0; u < nups; u++)
-        leg_of_upstream[u] = NO_LEG;
+    size_t n = 0;
+    const struct upstream_def *run = NULL; /* the xmlrpc upstream of the open run */
     for (size_t i = 0; i < t->ncalls; i++) {
         const struct route *r = t->call_routes[i];
         if (r == NULL) {
             leg_of_call[i] = NO_LEG;
-        } else if (r->upstream->adapter != NULL) {
-            leg_of_call[i] = n++;
-        } else {
-            size_t *k = &leg_of_upstream[r->upstream->index];
-            if (*k == NO_LEG)
-                *k = n++;
-            leg_of_call[i] = *k;
+            continue;
         }
+        if (r->upstream->adapter != NULL || r->upstream != run)
+            n++;
+        run = r->upstream->adapter == NULL ? r->upstream : NULL;
+        leg_of_call[i] = n - 1;
     }
     return n;
 }
@@ -877,10 +875,9 @@ static void make_leg_call(struct txn *t, struct leg *leg)
 }
 
 /*
- * Splits a multicall whose calls go to different targets: one leg per
- * xmlrpc upstream (a smaller system.multicall, so the legacy still runs its
- * calls in order, in one request) and one per call for a new service. A
- * call no route takes was answered -32601 in its place already.
+ * Splits a multicall whose calls go to different targets into legs run in
+ * the client's order (assign_legs). A call no route takes was answered
+ * -32601 in its place already.
  */
 static void split_multicall(struct txn *t)
 {

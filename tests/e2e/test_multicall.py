@@ -279,12 +279,13 @@ route rest *             -> legacy
         ]
         through = multicall(port, calls)
 
-        # The new service's calls: each its own POST with a JSON body.
+        # The new service's calls: each its own POST with a JSON body, one
+        # after the other in the client's order.
         self.assertEqual(through[1], ("result", echo_params))
         self.assertEqual(through[3], ("fault", 4711, "boom <&>"))
         self.assertEqual(through[5], ("fault", -32601, "no method test.nothing"))
         with svc.lock:
-            requests = sorted(svc.requests, key=lambda r: r["path"])
+            requests = list(svc.requests)
         self.assertEqual([r["path"] for r in requests],
                          ["/rpc/test.echo", "/rpc/test.fault", "/rpc/test.nothing"])
         bodies = {r["path"]: json.loads(r["body"]) for r in requests}
@@ -295,13 +296,14 @@ route rest *             -> legacy
             self.assertTrue(r["headers"]["Content-Type"].startswith("application/json"), r)
             self.assertEqual(r["headers"]["X-Strangler-Method"], r["path"][len("/rpc/"):])
 
-        # The legacy's calls: one smaller multicall, run in the client's
-        # order (the quantities show it), answers in their places.
+        # The legacy's calls run in the client's order too (the quantities
+        # show it), answers in their places: no two of them are consecutive
+        # here, so each is a part of its own.
         legacy_calls = [c for c in calls if not c[0].startswith("test.")]
         direct = multicall(twin, legacy_calls)
         self.assertEqual([through[i] for i in (0, 2, 4, 6)], direct)
         self.assertEqual([through[i][1]["qty"] for i in (0, 2, 4)], [17, 17, 14])
-        self.assert_requests_served(shop, 1)
+        self.assert_requests_served(shop, 4)
 
     def test_xmlrpc_part_goes_on_the_clients_path_with_its_headers(self):
         up = self.start_upstream()
@@ -318,15 +320,19 @@ route rest *                -> rec
         status, _, body = post_xml(port, multicall_body(calls), path="/shop/RPC2?v=1",
                                    headers={"X-Tenant": "acme"})
         self.assertEqual(status, 200)
-        self.assertEqual(len(up.requests), 1)
-        part = up.last()
-        self.assertEqual((part["method"], part["path"]), ("POST", "/shop/RPC2?v=1"))
-        self.assertIn(["X-Tenant", "acme"], part["headers"])
-        params, method = xmlrpc.client.loads(part["body"].encode("latin-1"))
-        self.assertEqual(method, "system.multicall")
-        self.assertEqual(params, ([{"methodName": "stock.get", "params": ["HAM-001"]},
-                                   {"methodName": "catalog.list", "params": []},
-                                   {"methodName": "stock.adjust", "params": ["SAW-010", -1]}],))
+        # One part per run of consecutive calls for the upstream: the call
+        # before test.echo, then the two after it.
+        self.assertEqual(len(up.requests), 2)
+        parts = []
+        for part in up.requests:
+            self.assertEqual((part["method"], part["path"]), ("POST", "/shop/RPC2?v=1"))
+            self.assertIn(["X-Tenant", "acme"], part["headers"])
+            params, method = xmlrpc.client.loads(part["body"].encode("latin-1"))
+            self.assertEqual(method, "system.multicall")
+            parts.append(params)
+        self.assertEqual(parts, [([{"methodName": "stock.get", "params": ["HAM-001"]}],),
+                                 ([{"methodName": "catalog.list", "params": []},
+                                   {"methodName": "stock.adjust", "params": ["SAW-010", -1]}],)])
         answers = answers_of(body)
         self.assertEqual(answers[1], ("result", ["hi"]))
         # The recorder answers JSON, not XML-RPC: each of its calls gets a
