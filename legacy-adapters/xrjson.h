@@ -39,11 +39,15 @@ int xrjson_write_value(struct buf *out, const struct xr_value *v, const char *pa
                        struct xr_error *err);
 
 /*
- * Parses JSON text into an XML-RPC value tree allocated in the arena.
- * Nesting deeper than lim->max_depth is refused. Returns 0 and sets *out, or
- * -1 with err: XR_FAULT_PARSE for text that is not JSON,
- * XR_FAULT_INTERNAL for JSON that has no XML-RPC form (integers beyond 64
- * bits, a "$base64" that is not base64).
+ * Parses JSON text, strictly as RFC 8259 defines it, into an XML-RPC value
+ * tree allocated in the arena. The tree holds copies: the text may be freed
+ * as soon as this returns. An object keeps one member per name, in the first
+ * one's place with the last one's value. Nesting deeper than lim->max_depth
+ * is refused. Returns 0 and sets *out, or -1 with err: XR_FAULT_PARSE for
+ * text that is not JSON ("invalid JSON at offset N: ...", with the line and
+ * column when the text has several lines), XR_FAULT_INTERNAL for JSON that
+ * has no XML-RPC form (integers beyond 64 bits, numbers beyond the double
+ * range, a "$base64" that is not base64).
  */
 int xrjson_parse(struct arena *a, const char *json, size_t len, const struct xr_limits *lim,
                  struct xr_value **out, struct xr_error *err);
