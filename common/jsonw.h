@@ -9,7 +9,8 @@
  * escaped per RFC 8259 with invalid UTF-8 replaced by U+FFFD rather than
  * passed through to consumers that would choke on it.
  *
- * Parsing JSON is json-c's job; this module only writes.
+ * This module only writes; reading JSON into XML-RPC values is xrjson.c's
+ * own single-pass parser, and json-c reads the admin API's small bodies.
  */
 #ifndef STRANGLER_COMMON_JSONW_H
 #define STRANGLER_COMMON_JSONW_H
