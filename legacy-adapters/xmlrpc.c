@@ -3,6 +3,7 @@
 #include "common/jsonw.h"
 #include "common/utf8.h"
 #include "legacy-adapters/base64.h"
+#include "legacy-adapters/xrscan.h"
 
 #include <libxml/SAX2.h>
 #include <libxml/entities.h>
@@ -25,8 +26,6 @@
 /* Untrusted input: no network, no output on stderr. Entity substitution
  * (NOENT), DTD loading and validation are deliberately absent (FIELD-NOTES). */
 #define PARSE_OPTIONS (XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING)
-
-#define APPEND_LIT(b, s) buf_append((b), (s), sizeof(s) - 1)
 
 /* ------------------------------------------------------------------------ */
 /* Values                                                                   */
@@ -188,38 +187,44 @@ enum node {
 
 struct element {
     const char *tag;
+    size_t len; /* strlen(tag) */
     enum node node;
     enum xr_type type; /* the value a N_SCALAR or N_NIL element makes */
 };
 
+#define ELEMENT(tag, node, type)                                                                   \
+    {                                                                                              \
+        tag, sizeof(tag) - 1, node, type                                                           \
+    }
+
 /* Ordered by how often the names occur in real traffic, since lookup is a
  * linear scan. i1, i2 and biginteger are Apache XML-RPC's extensions. */
 static const struct element elements[] = {
-    {"value", N_VALUE, XR_NONE},
-    {"member", N_MEMBER, XR_NONE},
-    {"name", N_NAME, XR_NONE},
-    {"string", N_SCALAR, XR_STRING},
-    {"int", N_SCALAR, XR_INT},
-    {"i4", N_SCALAR, XR_INT},
-    {"struct", N_STRUCT, XR_STRUCT},
-    {"array", N_ARRAY, XR_ARRAY},
-    {"data", N_DATA, XR_NONE},
-    {"boolean", N_SCALAR, XR_BOOL},
-    {"double", N_SCALAR, XR_DOUBLE},
-    {"i8", N_SCALAR, XR_INT},
-    {"dateTime.iso8601", N_SCALAR, XR_DATETIME},
-    {"base64", N_SCALAR, XR_BASE64},
-    {"nil", N_NIL, XR_NIL},
-    {"param", N_PARAM, XR_NONE},
-    {"params", N_PARAMS, XR_NONE},
-    {"methodName", N_METHOD_NAME, XR_NONE},
-    {"methodCall", N_METHOD_CALL, XR_NONE},
-    {"methodResponse", N_METHOD_RESPONSE, XR_NONE},
-    {"fault", N_FAULT, XR_NONE},
-    {"float", N_SCALAR, XR_DOUBLE},
-    {"i1", N_SCALAR, XR_INT},
-    {"i2", N_SCALAR, XR_INT},
-    {"biginteger", N_SCALAR, XR_INT},
+    ELEMENT("value", N_VALUE, XR_NONE),
+    ELEMENT("member", N_MEMBER, XR_NONE),
+    ELEMENT("name", N_NAME, XR_NONE),
+    ELEMENT("string", N_SCALAR, XR_STRING),
+    ELEMENT("int", N_SCALAR, XR_INT),
+    ELEMENT("i4", N_SCALAR, XR_INT),
+    ELEMENT("struct", N_STRUCT, XR_STRUCT),
+    ELEMENT("array", N_ARRAY, XR_ARRAY),
+    ELEMENT("data", N_DATA, XR_NONE),
+    ELEMENT("boolean", N_SCALAR, XR_BOOL),
+    ELEMENT("double", N_SCALAR, XR_DOUBLE),
+    ELEMENT("i8", N_SCALAR, XR_INT),
+    ELEMENT("dateTime.iso8601", N_SCALAR, XR_DATETIME),
+    ELEMENT("base64", N_SCALAR, XR_BASE64),
+    ELEMENT("nil", N_NIL, XR_NIL),
+    ELEMENT("param", N_PARAM, XR_NONE),
+    ELEMENT("params", N_PARAMS, XR_NONE),
+    ELEMENT("methodName", N_METHOD_NAME, XR_NONE),
+    ELEMENT("methodCall", N_METHOD_CALL, XR_NONE),
+    ELEMENT("methodResponse", N_METHOD_RESPONSE, XR_NONE),
+    ELEMENT("fault", N_FAULT, XR_NONE),
+    ELEMENT("float", N_SCALAR, XR_DOUBLE),
+    ELEMENT("i1", N_SCALAR, XR_INT),
+    ELEMENT("i2", N_SCALAR, XR_INT),
+    ELEMENT("biginteger", N_SCALAR, XR_INT),
 };
 
 /*
@@ -257,7 +262,7 @@ static const struct rule rules[N_COUNT] = {
 struct frame {
     enum node node;
     enum xr_type type; /* what a N_SCALAR, N_NIL, N_ARRAY or N_STRUCT makes */
-    const char *tag;   /* local name, owned by the parser's dictionary */
+    const char *tag;   /* local name, from the table of elements */
     unsigned seen;     /* BIT() of every kind of child seen so far */
     struct xr_value *value;
     const char *name; /* N_MEMBER: its <name>, once that has ended */
@@ -265,15 +270,18 @@ struct frame {
 };
 
 /*
- * One parse. The text buffer is shared by all elements: only the innermost
- * open element collects text, and it is emptied whenever an element opens
- * or closes, so a document costs one growing allocation for text however
- * many strings it holds.
+ * One parse. Only the innermost open element collects text, and its text is
+ * dropped whenever an element opens or closes. text/text_len is that text:
+ * while it came in one piece that lasts as long as the body (the fast path's
+ * usual case), it points there and nothing is copied; otherwise the pieces
+ * are gathered in the buffer `gather`, shared by all elements, so a
+ * document costs one growing allocation for text however many strings it
+ * holds. libxml2's pieces are always gathered.
  */
 struct parser {
     struct arena *arena;
-    xmlParserCtxtPtr ctxt;
-    enum node root; /* N_METHOD_CALL or N_METHOD_RESPONSE */
+    xmlParserCtxtPtr ctxt; /* NULL on the fast path */
+    enum node root;        /* N_METHOD_CALL or N_METHOD_RESPONSE */
     int flags;
     unsigned max_depth;
     size_t max_elements;
@@ -281,7 +289,9 @@ struct parser {
     struct frame *stack; /* stack[0] is the document; stack[depth] the innermost element */
     unsigned depth;
     unsigned cap;
-    struct buf text;
+    const char *text;
+    size_t text_len;
+    struct buf gather;
     int failed;   /* err holds the cause; the parser has been stopped */
     int finished; /* XR_PARSE_METHOD_ONLY got what it wanted and stopped */
     struct xr_error err;
@@ -304,6 +314,10 @@ static void vfail(struct parser *p, int code, int with_line, const char *fmt, va
     if (p->failed)
         return;
     p->failed = 1;
+    /* On the fast path a failure only means "hand over to libxml2", which
+     * parses the body again and words the failure itself. */
+    if (p->ctxt == NULL)
+        return;
     p->err.code = code;
     if (with_line) {
         int w = snprintf(p->err.message, sizeof(p->err.message),
@@ -339,12 +353,15 @@ static void fail_doc(struct parser *p, int code, const char *fmt, ...)
     va_end(ap);
 }
 
-static const struct element *element_find(const char *tag)
+static const struct element *element_find(const char *tag, size_t len)
 {
-    /* Comparing the first byte first skips most strcmp() calls. */
-    for (size_t i = 0; i < sizeof(elements) / sizeof(elements[0]); i++)
-        if (elements[i].tag[0] == tag[0] && strcmp(elements[i].tag, tag) == 0)
-            return &elements[i];
+    /* The length and the last byte rule out almost every other name
+     * before the bytes are compared. */
+    for (size_t i = 0; i < sizeof(elements) / sizeof(elements[0]); i++) {
+        const struct element *e = &elements[i];
+        if (e->len == len && e->tag[len - 1] == tag[len - 1] && xrscan_same(e->tag, tag, len))
+            return e;
+    }
     return NULL;
 }
 
@@ -405,25 +422,97 @@ static int parse_i64(const char *s, size_t len, int64_t *out)
     return 0;
 }
 
+/* The powers of ten that doubles hold exactly: 5^22 < 2^53. */
+static const double exact_pow10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                     1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                                     1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+#define EXACT_POW10_MAX ((int)(sizeof(exact_pow10) / sizeof(exact_pow10[0])) - 1)
+
+/* The largest integer below which doubles hold every integer. */
+#define EXACT_INT_MAX ((uint64_t)1 << 53)
+
 /*
- * strtod() must consume exactly the trimmed text; the NUL it needs is the
- * one buf_cstr() put after the untrimmed text, and strtod stops at the
- * trailing whitespace anyway. Exponents, "nan" and "inf" are accepted
- * because Python's xmlrpc.client writes repr(float) and reads with float().
- * strtod's hexadecimal and "nan(...)" forms are doubles in no XML-RPC
- * dialect, so they are refused.
+ * Reads [+-]digits[.digits][(e|E)[+-]digits] (at least one mantissa digit)
+ * without strtod, when its digits make an integer M <= 2^53 and its value
+ * is M * 10^E with |E| <= 22: M and 10^E are exact doubles, so one
+ * multiplication or division, rounded correctly as IEEE 754 does, gives
+ * exactly the double strtod's correct rounding gives (Clinger's fast path,
+ * "How to Read Floating Point Numbers Accurately", 1990). That covers the
+ * prices and quantities clients send. Returns 0 with *out set, or -1 to
+ * leave the text to strtod.
+ */
+static int parse_decimal_exact(const char *s, size_t len, double *out)
+{
+    size_t i = 0, digits = 0;
+    uint64_t m = 0;
+    int neg = 0, frac = 0, exp = 0, exp_neg = 0;
+
+    if (i < len && (s[i] == '+' || s[i] == '-'))
+        neg = s[i++] == '-';
+    for (int seen_point = 0; i < len; i++) {
+        if (s[i] == '.' && !seen_point) {
+            seen_point = 1;
+            continue;
+        }
+        if (s[i] < '0' || s[i] > '9')
+            break;
+        m = m * 10 + (uint64_t)(s[i] - '0');
+        if (m > EXACT_INT_MAX)
+            return -1;
+        digits++;
+        frac += seen_point;
+    }
+    if (digits == 0)
+        return -1;
+    if (i < len && (s[i] == 'e' || s[i] == 'E')) {
+        if (++i < len && (s[i] == '+' || s[i] == '-'))
+            exp_neg = s[i++] == '-';
+        size_t first = i;
+        for (; i < len && s[i] >= '0' && s[i] <= '9' && exp <= 1000; i++)
+            exp = exp * 10 + (s[i] - '0');
+        if (i == first)
+            return -1; /* "1e": strtod leaves the 'e', so the text is refused */
+    }
+    int e = (exp_neg ? -exp : exp) - frac;
+    if (i != len || e < -EXACT_POW10_MAX || e > EXACT_POW10_MAX)
+        return -1;
+    double v = e >= 0 ? (double)m * exact_pow10[e] : (double)m / exact_pow10[-e];
+    *out = neg ? -v : v;
+    return 0;
+}
+
+/*
+ * strtod() must consume exactly the trimmed text, which is copied to get
+ * the NUL strtod needs (on the fast path the text lies in the body).
+ * Exponents, "nan" and "inf" are accepted because Python's xmlrpc.client
+ * writes repr(float) and reads with float(). strtod's hexadecimal and
+ * "nan(...)" forms are doubles in no XML-RPC dialect, so they are refused.
  */
 static int parse_double(const char *s, size_t len, double *out)
 {
-    char *end = NULL;
+    char small[64];
+    char *copy = NULL, *z = small, *end = NULL;
+    double d;
+    int rc = -1;
 
     if (len == 0 || memchr(s, 'x', len) || memchr(s, 'X', len) || memchr(s, '(', len))
-        return -1;
-    double d = strtod(s, &end);
-    if (end != s + len)
-        return -1;
+        goto out;
+    if (parse_decimal_exact(s, len, out) == 0) {
+        rc = 0;
+        goto out;
+    }
+    if (len >= sizeof(small))
+        z = copy = mem_alloc(len + 1);
+    memcpy(z, s, len);
+    z[len] = '\0';
+    d = strtod(z, &end);
+    if (end != z + len)
+        goto out;
     *out = d;
-    return 0;
+    rc = 0;
+out:
+    free(copy);
+    return rc;
 }
 
 static void fail_value(struct parser *p, const struct frame *f, const char *s, size_t len)
@@ -436,8 +525,8 @@ static void fail_value(struct parser *p, const struct frame *f, const char *s, s
 /* Turns the text collected by a scalar element into its value, or fails. */
 static struct xr_value *scalar_value(struct parser *p, const struct frame *f)
 {
-    const char *s = buf_cstr(&p->text);
-    size_t len = p->text.len;
+    const char *s = p->text;
+    size_t len = p->text_len;
     struct xr_value *v = NULL;
 
     if (f->type == XR_STRING) /* strings keep every byte, whitespace included */
@@ -465,7 +554,7 @@ static struct xr_value *scalar_value(struct parser *p, const struct frame *f)
         return xr_value_new_string(p->arena, XR_DATETIME, s, len);
     case XR_BASE64:
         v = xr_value_new(p->arena, XR_BASE64);
-        if (base64_decode(p->arena, p->text.data, p->text.len, &v->u.str.ptr, &v->u.str.len) < 0)
+        if (base64_decode(p->arena, p->text, p->text_len, &v->u.str.ptr, &v->u.str.len) < 0)
             goto bad;
         return v;
     default:
@@ -477,9 +566,39 @@ bad:
 }
 
 /* ------------------------------------------------------------------------ */
-/* Parsing: SAX callbacks                                                   */
+/* Parsing: text                                                            */
 
-static struct frame *push(struct parser *p, const struct element *e, const char *tag)
+static void text_drop(struct parser *p)
+{
+    p->text_len = 0;
+    p->gather.len = 0;
+}
+
+/*
+ * Adds a piece of text to the innermost element's. A `stable` piece lasts
+ * as long as the body; the first one is kept where it is, and only a second
+ * piece makes both be copied together.
+ */
+static void text_add(struct parser *p, const char *s, size_t len, int stable)
+{
+    if (len == 0)
+        return;
+    if (p->text_len == 0 && stable) {
+        p->text = s;
+        p->text_len = len;
+        return;
+    }
+    if (p->text_len != 0 && p->gather.len == 0) /* the text so far is a view */
+        buf_append(&p->gather, p->text, p->text_len);
+    buf_append(&p->gather, s, len);
+    p->text = p->gather.data;
+    p->text_len = p->gather.len;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Parsing: the grammar's events, from libxml2's callbacks or the scanner   */
+
+static struct frame *push(struct parser *p, const struct element *e)
 {
     if (p->depth + 1 >= p->cap) {
         p->cap *= 2;
@@ -489,15 +608,15 @@ static struct frame *push(struct parser *p, const struct element *e, const char 
     memset(f, 0, sizeof(*f));
     f->node = e->node;
     f->type = e->type;
-    f->tag = tag;
+    f->tag = e->tag;
     return f;
 }
 
 /* Checks that `e` may open inside `parent` and records it as seen. */
-static int check_child(struct parser *p, struct frame *parent, const struct element *e,
-                       const char *tag)
+static int check_child(struct parser *p, struct frame *parent, const struct element *e)
 {
     const struct rule *r = &rules[parent->node];
+    const char *tag = e->tag;
 
     if (parent->node == N_DOCUMENT && e->node != p->root) {
         fail(p, XR_FAULT_INVALID_REQUEST, "root element is <%s>, expected <%s>", tag,
@@ -518,7 +637,7 @@ static int check_child(struct parser *p, struct frame *parent, const struct elem
         return -1;
     }
     /* A <value> that gets a type element had only whitespace around it. */
-    if (parent->node == N_VALUE && !is_blank(p->text.data, p->text.len)) {
+    if (parent->node == N_VALUE && !is_blank(p->text, p->text_len)) {
         fail(p, XR_FAULT_INVALID_REQUEST, "text mixed with <%s> in <value>", tag);
         return -1;
     }
@@ -548,17 +667,9 @@ static void open_element(struct parser *p, struct frame *parent, struct frame *f
     }
 }
 
-static void on_start(void *ctx, const xmlChar *localname, const xmlChar *prefix, const xmlChar *uri,
-                     int nb_namespaces, const xmlChar **namespaces, int nb_attributes,
-                     int nb_defaulted, const xmlChar **attributes)
+/* An element called `tag` (its local name) opens inside the innermost one. */
+static void start_element(struct parser *p, const char *tag, size_t len)
 {
-    struct parser *p = parser_of(ctx);
-    const char *tag = (const char *)localname; /* prefixes (ex:i8) are ignored */
-
-    (void)prefix, (void)uri, (void)nb_namespaces, (void)namespaces;
-    (void)nb_attributes, (void)nb_defaulted, (void)attributes;
-    if (p->failed || p->finished)
-        return;
     if (++p->elements > p->max_elements) {
         fail(p, XR_FAULT_PARSE, "more than %zu XML elements (max_elements)", p->max_elements);
         return;
@@ -567,44 +678,38 @@ static void on_start(void *ctx, const xmlChar *localname, const xmlChar *prefix,
         fail(p, XR_FAULT_PARSE, "XML nested deeper than %u elements (max_depth)", p->max_depth);
         return;
     }
-    const struct element *e = element_find(tag);
+    const struct element *e = element_find(tag, len);
     if (e == NULL) {
-        fail(p, XR_FAULT_INVALID_REQUEST, "unknown element <%s>", tag);
+        fail(p, XR_FAULT_INVALID_REQUEST, "unknown element <%.*s>", (int)len, tag);
         return;
     }
     struct frame *parent = &p->stack[p->depth];
-    if (check_child(p, parent, e, tag) < 0)
+    if (check_child(p, parent, e) < 0)
         return;
-    struct frame *f = push(p, e, tag);
+    struct frame *f = push(p, e);
     open_element(p, &p->stack[p->depth - 1], f);
-    p->text.len = 0;
+    text_drop(p);
 }
 
-static void on_text(void *ctx, const xmlChar *ch, int len)
+/* Whether text inside f is kept; elsewhere only whitespace may occur.
+ * Text in a <value> is an untyped string until a type element shows up
+ * (then it must have been whitespace). */
+static int collects_text(const struct frame *f)
 {
-    struct parser *p = parser_of(ctx);
+    static const unsigned char keeps[N_COUNT] = {
+        [N_SCALAR] = 1, [N_NAME] = 1, [N_METHOD_NAME] = 1, [N_VALUE] = 1};
+
+    return keeps[f->node] && (f->node != N_VALUE || f->seen == 0);
+}
+
+/* Character data inside the innermost element (see text_add for stable). */
+static void add_text(struct parser *p, const char *s, size_t len, int stable)
+{
     struct frame *f = &p->stack[p->depth];
 
-    if (p->failed || p->finished)
-        return;
-    switch (f->node) {
-    case N_SCALAR:
-    case N_NAME:
-    case N_METHOD_NAME:
-        buf_append(&p->text, ch, (size_t)len);
-        return;
-    case N_VALUE:
-        /* Text in a <value> is an untyped string until a type element
-         * shows up (then it must have been whitespace). */
-        if (f->seen == 0) {
-            buf_append(&p->text, ch, (size_t)len);
-            return;
-        }
-        break;
-    default:
-        break;
-    }
-    if (!is_blank((const char *)ch, (size_t)len))
+    if (collects_text(f))
+        text_add(p, s, len, stable);
+    else if (!is_blank(s, len))
         fail(p, XR_FAULT_INVALID_REQUEST, "unexpected text in <%s>", f->tag);
 }
 
@@ -624,7 +729,7 @@ static void end_value(struct parser *p, struct frame *f, struct frame *parent)
     /* <value>text</value> and <value/> are strings (XML-RPC spec: "If no
      * type is indicated, the type is string"), whitespace kept. */
     if (f->seen == 0)
-        v = xr_value_new_string(p->arena, XR_STRING, p->text.data, p->text.len);
+        v = xr_value_new_string(p->arena, XR_STRING, p->text, p->text_len);
     deliver(parent, v);
 }
 
@@ -646,8 +751,8 @@ static void end_member(struct parser *p, struct frame *f, struct frame *parent)
 
 static void end_method_name(struct parser *p)
 {
-    const char *s = p->text.data;
-    size_t len = p->text.len;
+    const char *s = p->text;
+    size_t len = p->text_len;
 
     trim(&s, &len);
     if (len == 0) {
@@ -660,7 +765,8 @@ static void end_method_name(struct parser *p)
         /* Routing needs nothing more; the rest is parsed (once) only if
          * the route sends the call to an adapter. */
         p->finished = 1;
-        xmlStopParser(p->ctxt);
+        if (p->ctxt != NULL)
+            xmlStopParser(p->ctxt);
     }
 }
 
@@ -692,8 +798,8 @@ static void end_element(struct parser *p, struct frame *f, struct frame *parent)
         break;
     case N_NAME:
         /* Member names are kept as sent, like Python's unmarshaller does. */
-        parent->name = arena_strndup(p->arena, p->text.data ? p->text.data : "", p->text.len);
-        parent->name_len = p->text.len;
+        parent->name = arena_strndup(p->arena, p->text_len ? p->text : "", p->text_len);
+        parent->name_len = p->text_len;
         break;
     case N_MEMBER:
         end_member(p, f, parent);
@@ -726,16 +832,46 @@ static void end_element(struct parser *p, struct frame *f, struct frame *parent)
     }
 }
 
+/* The innermost element ends. */
+static void end_innermost(struct parser *p)
+{
+    end_element(p, &p->stack[p->depth], &p->stack[p->depth - 1]);
+    p->depth--;
+    text_drop(p);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Parsing: libxml2's SAX callbacks                                         */
+
+static void on_start(void *ctx, const xmlChar *localname, const xmlChar *prefix, const xmlChar *uri,
+                     int nb_namespaces, const xmlChar **namespaces, int nb_attributes,
+                     int nb_defaulted, const xmlChar **attributes)
+{
+    struct parser *p = parser_of(ctx);
+    const char *tag = (const char *)localname; /* prefixes (ex:i8) are ignored */
+
+    (void)prefix, (void)uri, (void)nb_namespaces, (void)namespaces;
+    (void)nb_attributes, (void)nb_defaulted, (void)attributes;
+    if (!p->failed && !p->finished)
+        start_element(p, tag, strlen(tag));
+}
+
+static void on_text(void *ctx, const xmlChar *ch, int len)
+{
+    struct parser *p = parser_of(ctx);
+
+    /* libxml2's buffer is reused after the callback: never stable. */
+    if (!p->failed && !p->finished)
+        add_text(p, (const char *)ch, (size_t)len, 0);
+}
+
 static void on_end(void *ctx, const xmlChar *localname, const xmlChar *prefix, const xmlChar *uri)
 {
     struct parser *p = parser_of(ctx);
 
     (void)localname, (void)prefix, (void)uri;
-    if (p->failed || p->finished)
-        return;
-    end_element(p, &p->stack[p->depth], &p->stack[p->depth - 1]);
-    p->depth--;
-    p->text.len = 0;
+    if (!p->failed && !p->finished)
+        end_innermost(p);
 }
 
 /*
@@ -869,7 +1005,27 @@ static void sax_init(xmlSAXHandler *h)
 }
 
 /* ------------------------------------------------------------------------ */
-/* Parsing: driving libxml2                                                 */
+/* Parsing: driving the scanner or libxml2                                  */
+
+/* Puts p back where a parse starts, keeping its limits and allocations. */
+static void parser_restart(struct parser *p)
+{
+    p->ctxt = NULL;
+    p->elements = 0;
+    p->depth = 0;
+    text_drop(p);
+    p->failed = 0;
+    p->finished = 0;
+    memset(&p->err, 0, sizeof(p->err));
+    memset(&p->first, 0, sizeof(p->first));
+    p->method = NULL;
+    p->method_len = 0;
+    p->params = NULL;
+    p->fault = NULL;
+    memset(&p->stack[0], 0, sizeof(p->stack[0]));
+    p->stack[0].node = N_DOCUMENT;
+    p->stack[0].tag = "document";
+}
 
 static void parser_init(struct parser *p, struct arena *a, const struct xr_limits *lim,
                         enum node root, int flags)
@@ -882,15 +1038,13 @@ static void parser_init(struct parser *p, struct arena *a, const struct xr_limit
     p->max_elements = lim && lim->max_elements ? lim->max_elements : DEFAULT_MAX_ELEMENTS;
     p->cap = 32;
     p->stack = mem_alloc(p->cap * sizeof(*p->stack));
-    memset(&p->stack[0], 0, sizeof(p->stack[0]));
-    p->stack[0].node = N_DOCUMENT;
-    p->stack[0].tag = "document";
+    parser_restart(p);
 }
 
 static void parser_dispose(struct parser *p)
 {
     free(p->stack);
-    buf_dispose(&p->text);
+    buf_dispose(&p->gather);
 }
 
 static void set_error(struct xr_error *err, int code, const char *message)
@@ -984,6 +1138,61 @@ out:
     return rc;
 }
 
+/*
+ * The fast path: the scanner's tokens drive the same grammar as libxml2's
+ * callbacks. Returns 0 when the document (or, with XR_PARSE_METHOD_ONLY,
+ * the part up to the method name) was read and accepted, and -1 when the
+ * scanner declined it or the grammar failed; then nothing in p is to be
+ * used, and the values made so far stay unused in the arena until it goes.
+ */
+static int run_fast(struct parser *p, const char *body, size_t len)
+{
+    struct xrscan s;
+
+    xrscan_init(&s, body, len);
+    while (!p->failed && !p->finished) {
+        switch (xrscan_next(&s)) {
+        case XRSCAN_START:
+            start_element(p, s.name, s.name_len);
+            /* Whitespace where add_text() would ignore it need not be
+             * scanned as text at all. */
+            s.skip_blank = !collects_text(&p->stack[p->depth]);
+            break;
+        case XRSCAN_END:
+            end_innermost(p);
+            s.skip_blank = !collects_text(&p->stack[p->depth]);
+            break;
+        case XRSCAN_TEXT:
+            add_text(p, s.text, s.text_len, s.text_stable);
+            break;
+        case XRSCAN_DONE:
+            return 0;
+        case XRSCAN_DECLINE:
+            return -1;
+        }
+    }
+    return p->failed ? -1 : 0;
+}
+
+/*
+ * Parses the body into p: with the scanner when it can, else (or when
+ * XR_PARSE_NO_FAST_PATH says so) with libxml2 from the start, so that every
+ * error is libxml2's or the grammar's as libxml2 feeds it, with its line.
+ */
+static int parse_body(struct parser *p, const char *body, size_t len, struct xr_error *err)
+{
+    if (!(p->flags & XR_PARSE_NO_FAST_PATH)) {
+        if (run_fast(p, body, len) == 0)
+            return 0;
+        if (p->flags & XR_PARSE_FAST_PATH_ONLY) {
+            set_error(err, XR_FAULT_INTERNAL, "the fast path declined the body");
+            return -1;
+        }
+        parser_restart(p);
+    }
+    return run(p, body, len, err);
+}
+
 int xr_parse_call(struct arena *a, const char *body, size_t len, const struct xr_limits *lim,
                   int flags, struct xr_call *out, struct xr_error *err)
 {
@@ -991,7 +1200,7 @@ int xr_parse_call(struct arena *a, const char *body, size_t len, const struct xr
     int rc = -1;
 
     parser_init(&p, a, lim, N_METHOD_CALL, flags);
-    if (run(&p, body, len, err) < 0)
+    if (parse_body(&p, body, len, err) < 0)
         goto out;
     out->method = p.method;
     out->method_len = p.method_len;
@@ -1016,14 +1225,16 @@ static int read_fault(const struct xr_value *v, struct xr_response *out, struct 
     return 0;
 }
 
-int xr_parse_response(struct arena *a, const char *body, size_t len, const struct xr_limits *lim,
-                      struct xr_response *out, struct xr_error *err)
+int xr_parse_response_flags(struct arena *a, const char *body, size_t len,
+                            const struct xr_limits *lim, int flags, struct xr_response *out,
+                            struct xr_error *err)
 {
     struct parser p;
     int rc = -1;
 
-    parser_init(&p, a, lim, N_METHOD_RESPONSE, XR_PARSE_FULL);
-    if (run(&p, body, len, err) < 0)
+    /* METHOD_ONLY would stop at a <methodName>, which no response has. */
+    parser_init(&p, a, lim, N_METHOD_RESPONSE, flags & ~XR_PARSE_METHOD_ONLY);
+    if (parse_body(&p, body, len, err) < 0)
         goto out;
     if (p.fault != NULL) {
         if (read_fault(p.fault, out, err) < 0)
@@ -1041,8 +1252,31 @@ out:
     return rc;
 }
 
+int xr_parse_response(struct arena *a, const char *body, size_t len, const struct xr_limits *lim,
+                      struct xr_response *out, struct xr_error *err)
+{
+    return xr_parse_response_flags(a, body, len, lim, XR_PARSE_FULL, out, err);
+}
+
 /* ------------------------------------------------------------------------ */
 /* Writing                                                                  */
+
+/*
+ * buf_append for the writer's many short pieces. Inline, so that a literal
+ * tag costs a capacity check and a fixed-size copy, not a call; the buffer
+ * is reserved up front (estimate()), so the check rarely fails.
+ */
+static inline void put(struct buf *b, const void *s, size_t n)
+{
+    if (n == 0) /* also keeps memcpy's pointers non-null for an empty buf */
+        return;
+    if (n > b->cap - b->len)
+        buf_reserve(b, n);
+    memcpy(b->data + b->len, s, n);
+    b->len += n;
+}
+
+#define PUT_LIT(b, s) put((b), (s), sizeof(s) - 1)
 
 /*
  * Length of the UTF-8 sequence at s that is a character XML 1.0 allows
@@ -1058,68 +1292,184 @@ static size_t xml_char_len(const unsigned char *s, size_t avail)
     return n;
 }
 
+/* The bytes write_text() must look at: & < >, control characters other
+ * than tab and LF, and every byte of a multi-byte sequence's start. */
+/* clang-format off */
+static const unsigned char needs_care[256] = {
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 1, 1, 1, 1, 1, /* 0x00 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0x10 */
+    0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 0x20 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 1, 0, /* 0x30 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 0x40 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 0x50 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 0x60 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 0x70 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0x80 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0x90 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0xa0 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0xb0 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0xc0 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0xd0 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0xe0 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0xf0 */
+};
+/* clang-format on */
+
+/* What write_text() writes for a byte that needs care and is not the start
+ * of a valid UTF-8 character. */
+static void put_escaped(struct buf *out, unsigned char c)
+{
+    if (c == '&')
+        PUT_LIT(out, "&amp;");
+    else if (c == '<')
+        PUT_LIT(out, "&lt;");
+    else if (c == '>')
+        PUT_LIT(out, "&gt;");
+    else if (c == '\r')
+        PUT_LIT(out, "&#13;");
+    else
+        PUT_LIT(out, "\xef\xbf\xbd");
+}
+
 /*
  * Appends text escaped for element content. & < > are escaped as usual, and
  * CR as &#13; because a literal CR is turned into LF by every XML parser
  * (XML 1.0, 2.11). Bytes XML cannot carry at all (control characters other
  * than tab, LF and CR, invalid UTF-8, e.g. from a JSON "\u0001") become
  * U+FFFD: a well-formed answer with a visible replacement beats one that
- * the client cannot parse.
+ * the client cannot parse. Runs that need nothing, valid multi-byte
+ * characters included, are copied in one piece.
  */
 static void write_text(struct buf *out, const char *s, size_t len)
 {
-    const unsigned char *p = (const unsigned char *)s;
-    size_t i = 0, run = 0;
+    const unsigned char *p = (const unsigned char *)s, *end = p + len, *run = p;
 
-    buf_reserve(out, len);
-    while (i < len) {
-        unsigned char c = p[i];
-        if ((c >= 0x20 && c < 0x80 && c != '&' && c != '<' && c != '>') || c == '\t' || c == '\n') {
-            run++;
-            i++;
+    while (p < end) {
+        if (!needs_care[*p]) {
+            p++;
             continue;
         }
-        buf_append(out, s + i - run, run);
-        run = 0;
-        if (c >= 0x80) {
-            size_t n = xml_char_len(p + i, len - i);
-            if (n == 0) {
-                APPEND_LIT(out, "\xef\xbf\xbd");
-                i++;
-            } else {
-                buf_append(out, s + i, n);
-                i += n;
+        if (*p >= 0x80) {
+            size_t n = xml_char_len(p, (size_t)(end - p));
+            if (n != 0) {
+                p += n;
+                continue;
             }
-            continue;
         }
-        if (c == '&')
-            APPEND_LIT(out, "&amp;");
-        else if (c == '<')
-            APPEND_LIT(out, "&lt;");
-        else if (c == '>')
-            APPEND_LIT(out, "&gt;");
-        else if (c == '\r')
-            APPEND_LIT(out, "&#13;");
-        else
-            APPEND_LIT(out, "\xef\xbf\xbd");
-        i++;
+        put(out, run, (size_t)(p - run));
+        put_escaped(out, *p);
+        run = ++p;
     }
-    buf_append(out, s + i - run, run);
+    put(out, run, (size_t)(p - run));
+}
+
+/* Writes the decimal digits of v, most significant first, ending at `end`;
+ * returns where they start. */
+static char *format_u64(char *end, uint64_t v)
+{
+    do {
+        *--end = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    return end;
+}
+
+static void put_i64(struct buf *out, int64_t i)
+{
+    char tmp[24];
+    char *end = tmp + sizeof(tmp);
+    /* Negated in unsigned arithmetic, so INT64_MIN does not overflow. */
+    uint64_t mag = i < 0 ? (uint64_t)0 - (uint64_t)i : (uint64_t)i;
+    char *p = format_u64(end, mag);
+
+    if (i < 0)
+        *--p = '-';
+    put(out, p, (size_t)(end - p));
 }
 
 static void write_int(struct buf *out, int64_t i)
 {
     /* <int> is 32 bits by the spec; wider values need the i8 extension. */
-    int wide = i < INT32_MIN || i > INT32_MAX;
-    if (wide)
-        APPEND_LIT(out, "<i8>");
-    else
-        APPEND_LIT(out, "<int>");
-    buf_append_i64(out, i);
-    if (wide)
-        APPEND_LIT(out, "</i8>");
-    else
-        APPEND_LIT(out, "</int>");
+    if (i < INT32_MIN || i > INT32_MAX) {
+        PUT_LIT(out, "<i8>");
+        put_i64(out, i);
+        PUT_LIT(out, "</i8>");
+    } else {
+        PUT_LIT(out, "<int>");
+        put_i64(out, i);
+        PUT_LIT(out, "</int>");
+    }
+}
+
+/*
+ * Writes m * 10^-k in the fixed notation of "%.15g", ending at `end`: the
+ * integer part, then the fraction without trailing zeros, or ".0" for an
+ * integer as jsonw adds. Returns where the text starts.
+ */
+static char *format_fixed(char *end, uint64_t m, int k)
+{
+    char *p = end;
+
+    for (; k > 0 && m % 10 == 0; k--)
+        m /= 10;
+    if (k == 0) {
+        p -= 2;
+        memcpy(p, ".0", 2);
+        return format_u64(p, m);
+    }
+    for (; k > 0; k--) {
+        *--p = (char)('0' + m % 10);
+        m /= 10;
+    }
+    *--p = '.';
+    return format_u64(p, m);
+}
+
+/*
+ * jsonw_format_double()'s text for d, made without printf and strtod when
+ * that surely gives the same bytes; else returns 0 and the caller asks
+ * jsonw. Money and most other doubles people send take this path.
+ *
+ * jsonw writes "%.15g" when that reads back as d (else "%.16g" or
+ * "%.17g"), plus ".0" when the text looks like an integer. Here d is
+ * searched as m / 10^k with m an integer of at most 10^15 and k <= 22: m
+ * and 10^k are then exact doubles and the division rounds correctly, as
+ * strtod does, so the decimal m * 10^-k, of at most 15 significant digits,
+ * reads back as d. No other decimal of 15 significant digits lies within
+ * half an ulp of d (they are at least 10^-15 * d apart, half an ulp is at
+ * most 2^-53 * d), so that decimal is exactly what "%.15g" prints, in its
+ * fixed notation when its decimal exponent is between -4 and 14 (C11
+ * 7.21.6.1, the g conversion); other exponents are left to jsonw.
+ */
+static size_t format_double_fast(char *out, double d)
+{
+    double a = fabs(d);
+    char tmp[48];
+    char *end = tmp + sizeof(tmp), *p = end;
+
+    if (d == 0) {
+        p -= 3;
+        memcpy(p, "0.0", 3);
+    } else if (a >= 1e-4 && a < 1e15) {
+        for (int k = 0; k <= EXACT_POW10_MAX; k++) {
+            double scaled = a * exact_pow10[k];
+            if (scaled >= 1e15)
+                return 0;
+            double m = floor(scaled + 0.5);
+            if (m / exact_pow10[k] == a) {
+                p = format_fixed(end, (uint64_t)m, k);
+                break;
+            }
+        }
+        if (p == end)
+            return 0;
+    } else {
+        return 0;
+    }
+    if (signbit(d))
+        *--p = '-';
+    memcpy(out, p, (size_t)(end - p));
+    return (size_t)(end - p);
 }
 
 static void write_double(struct buf *out, double d)
@@ -1128,106 +1478,162 @@ static void write_double(struct buf *out, double d)
     size_t n;
 
     /* Python writes repr(float): "nan", "inf", "-inf", and reads them back. */
-    if (isnan(d)) {
-        n = (size_t)snprintf(tmp, sizeof(tmp), "nan");
-    } else if (isinf(d)) {
-        n = (size_t)snprintf(tmp, sizeof(tmp), "%s", d > 0 ? "inf" : "-inf");
-    } else {
-        n = jsonw_format_double(tmp, d);
-    }
-    APPEND_LIT(out, "<double>");
-    buf_append(out, tmp, n);
-    APPEND_LIT(out, "</double>");
+    PUT_LIT(out, "<double>");
+    if (isnan(d))
+        PUT_LIT(out, "nan");
+    else if (isinf(d) && d > 0)
+        PUT_LIT(out, "inf");
+    else if (isinf(d))
+        PUT_LIT(out, "-inf");
+    else if ((n = format_double_fast(tmp, d)) != 0)
+        put(out, tmp, n);
+    else
+        put(out, tmp, jsonw_format_double(tmp, d));
+    PUT_LIT(out, "</double>");
 }
+
+/*
+ * About how many bytes write_value() appends for v: exact for the markup,
+ * with room for a few escapes in text, so that the output buffer is
+ * allocated once instead of doubling its way up. Text with many escapes
+ * makes the buffer grow as usual. Recursion is bounded like
+ * write_value()'s.
+ */
+static size_t estimate(const struct xr_value *v)
+{
+    size_t n = sizeof("<value></value>") - 1;
+
+    switch (v ? v->type : XR_NIL) {
+    case XR_INT:
+        return n + sizeof("<int></int>-9223372036854775808") - 1;
+    case XR_BOOL:
+        return n + sizeof("<boolean>0</boolean>") - 1;
+    case XR_DOUBLE:
+        return n + sizeof("<double></double>-1.2345678901234567e-308") - 1;
+    case XR_STRING:
+    case XR_DATETIME:
+        return n + sizeof("<dateTime.iso8601></dateTime.iso8601>") - 1 + v->u.str.len +
+               v->u.str.len / 16;
+    case XR_BASE64:
+        return n + sizeof("<base64></base64>") - 1 + (v->u.str.len + 2) / 3 * 4;
+    case XR_ARRAY:
+    case XR_STRUCT:
+        n += sizeof("<array><data></data></array>") - 1;
+        for (const struct xr_value *c = v->u.list.first; c != NULL; c = c->next) {
+            n += estimate(c);
+            if (v->type == XR_STRUCT)
+                n += sizeof("<member><name></name></member>") - 1 + c->name_len;
+        }
+        return n;
+    default:
+        return n + sizeof("<nil/>") - 1;
+    }
+}
+
+static void write_value(struct buf *out, const struct xr_value *v);
 
 static void write_members(struct buf *out, const struct xr_value *v)
 {
     for (const struct xr_value *m = v->u.list.first; m != NULL; m = m->next) {
-        APPEND_LIT(out, "<member><name>");
+        PUT_LIT(out, "<member><name>");
         write_text(out, m->name ? m->name : "", m->name ? m->name_len : 0);
-        APPEND_LIT(out, "</name>");
-        xr_write_value(out, m);
-        APPEND_LIT(out, "</member>");
+        PUT_LIT(out, "</name>");
+        write_value(out, m);
+        PUT_LIT(out, "</member>");
     }
 }
 
 /* Recursion is bounded by the depth limits the tree was parsed under. */
-void xr_write_value(struct buf *out, const struct xr_value *v)
+static void write_value(struct buf *out, const struct xr_value *v)
 {
-    APPEND_LIT(out, "<value>");
+    PUT_LIT(out, "<value>");
     switch (v ? v->type : XR_NIL) {
     case XR_INT:
         write_int(out, v->u.i);
         break;
     case XR_BOOL:
         if (v->u.b)
-            APPEND_LIT(out, "<boolean>1</boolean>");
+            PUT_LIT(out, "<boolean>1</boolean>");
         else
-            APPEND_LIT(out, "<boolean>0</boolean>");
+            PUT_LIT(out, "<boolean>0</boolean>");
         break;
     case XR_STRING:
-        APPEND_LIT(out, "<string>");
+        PUT_LIT(out, "<string>");
         write_text(out, v->u.str.ptr, v->u.str.len);
-        APPEND_LIT(out, "</string>");
+        PUT_LIT(out, "</string>");
         break;
     case XR_DOUBLE:
         write_double(out, v->u.d);
         break;
     case XR_DATETIME:
-        APPEND_LIT(out, "<dateTime.iso8601>");
+        PUT_LIT(out, "<dateTime.iso8601>");
         write_text(out, v->u.str.ptr, v->u.str.len);
-        APPEND_LIT(out, "</dateTime.iso8601>");
+        PUT_LIT(out, "</dateTime.iso8601>");
         break;
     case XR_BASE64:
-        APPEND_LIT(out, "<base64>");
+        PUT_LIT(out, "<base64>");
         base64_encode(out, v->u.str.ptr, v->u.str.len);
-        APPEND_LIT(out, "</base64>");
+        PUT_LIT(out, "</base64>");
         break;
     case XR_ARRAY:
-        APPEND_LIT(out, "<array><data>");
+        PUT_LIT(out, "<array><data>");
         for (const struct xr_value *c = v->u.list.first; c != NULL; c = c->next)
-            xr_write_value(out, c);
-        APPEND_LIT(out, "</data></array>");
+            write_value(out, c);
+        PUT_LIT(out, "</data></array>");
         break;
     case XR_STRUCT:
-        APPEND_LIT(out, "<struct>");
+        PUT_LIT(out, "<struct>");
         write_members(out, v);
-        APPEND_LIT(out, "</struct>");
+        PUT_LIT(out, "</struct>");
         break;
     case XR_NIL:
     case XR_NONE:
-        APPEND_LIT(out, "<nil/>");
+        PUT_LIT(out, "<nil/>");
         break;
     }
-    APPEND_LIT(out, "</value>");
+    PUT_LIT(out, "</value>");
 }
+
+void xr_write_value(struct buf *out, const struct xr_value *v)
+{
+    buf_reserve(out, estimate(v));
+    write_value(out, v);
+}
+
+/* Room for a call or response around its values: the XML declaration and
+ * the elements of xr_write_call() and write_fault_body(). */
+#define ENVELOPE 256
 
 void xr_write_call(struct buf *out, const char *method, size_t method_len,
                    const struct xr_value *params)
 {
-    APPEND_LIT(out, "<?xml version=\"1.0\"?>\n<methodCall><methodName>");
+    int list = params != NULL && params->type == XR_ARRAY;
+
+    buf_reserve(out, ENVELOPE + method_len + (list ? estimate(params) : 0));
+    PUT_LIT(out, "<?xml version=\"1.0\"?>\n<methodCall><methodName>");
     write_text(out, method, method_len);
-    APPEND_LIT(out, "</methodName><params>");
-    if (params != NULL && params->type == XR_ARRAY) {
+    PUT_LIT(out, "</methodName><params>");
+    if (list) {
         for (const struct xr_value *c = params->u.list.first; c != NULL; c = c->next) {
-            APPEND_LIT(out, "<param>");
-            xr_write_value(out, c);
-            APPEND_LIT(out, "</param>");
+            PUT_LIT(out, "<param>");
+            write_value(out, c);
+            PUT_LIT(out, "</param>");
         }
     }
-    APPEND_LIT(out, "</params></methodCall>\n");
+    PUT_LIT(out, "</params></methodCall>\n");
 }
 
 /* The fault struct exactly as Python's xmlrpc.client.dumps(Fault) shapes
  * it: faultCode first, as an <int>, then faultString as a <string>. */
 static void write_fault_body(struct buf *out, int64_t code, const char *message, size_t len)
 {
-    APPEND_LIT(out, "<?xml version=\"1.0\"?>\n<methodResponse><fault><value><struct>"
-                    "<member><name>faultCode</name><value>");
+    buf_reserve(out, ENVELOPE + len);
+    PUT_LIT(out, "<?xml version=\"1.0\"?>\n<methodResponse><fault><value><struct>"
+                 "<member><name>faultCode</name><value>");
     write_int(out, code);
-    APPEND_LIT(out, "</value></member><member><name>faultString</name><value><string>");
+    PUT_LIT(out, "</value></member><member><name>faultString</name><value><string>");
     write_text(out, message ? message : "", message ? len : 0);
-    APPEND_LIT(out, "</string></value></member></struct></value></fault></methodResponse>\n");
+    PUT_LIT(out, "</string></value></member></struct></value></fault></methodResponse>\n");
 }
 
 void xr_write_response(struct buf *out, const struct xr_response *r)
@@ -1237,9 +1643,10 @@ void xr_write_response(struct buf *out, const struct xr_response *r)
         return;
     }
     /* A missing result is written as <nil/>, which Python always reads. */
-    APPEND_LIT(out, "<?xml version=\"1.0\"?>\n<methodResponse><params><param>");
-    xr_write_value(out, r->result);
-    APPEND_LIT(out, "</param></params></methodResponse>\n");
+    buf_reserve(out, ENVELOPE + estimate(r->result));
+    PUT_LIT(out, "<?xml version=\"1.0\"?>\n<methodResponse><params><param>");
+    write_value(out, r->result);
+    PUT_LIT(out, "</param></params></methodResponse>\n");
 }
 
 void xr_write_fault(struct buf *out, int64_t code, const char *message, size_t len)

@@ -11,6 +11,12 @@
  * XXE never get to expand (see FIELD-NOTES.md). Depth and element count are
  * bounded by struct xr_limits; the caller bounds the body size.
  *
+ * Most bodies never reach libxml2, though: a strict scanner (xrscan.h)
+ * reads the plain UTF-8 XML that clients send, several times faster, into
+ * the same trees through the same grammar. It hands anything else, and
+ * every error, to libxml2, which parses the body again from the start; the
+ * results, error codes and messages are libxml2's either way.
+ *
  * Values live in a caller-supplied arena: nothing here is freed one by one,
  * the tree goes away with the request's arena.
  *
@@ -115,6 +121,14 @@ enum xr_parse_flags {
     /* Stop once <methodName> is read: for routing, when nothing needs the
      * parameters. params stays NULL. */
     XR_PARSE_METHOD_ONLY = 1,
+    /* For tests and fuzzing only. Bodies in the subset of XML that clients
+     * really send are read by a hand-written scanner (xrscan.h); anything
+     * else, errors included, by libxml2. These bits pin one path:
+     * NO_FAST_PATH parses with libxml2 alone; FAST_PATH_ONLY fails with
+     * XR_FAULT_INTERNAL and "the fast path declined the body" where the
+     * scanner would hand over to libxml2. */
+    XR_PARSE_NO_FAST_PATH = 2,
+    XR_PARSE_FAST_PATH_ONLY = 4,
 };
 
 /* Call once from the main thread before any parse (libxml2's own rule). */
@@ -135,6 +149,12 @@ int xr_parse_call(struct arena *a, const char *body, size_t len, const struct xr
 /* Parses a <methodResponse> the same way: a result or a fault. */
 int xr_parse_response(struct arena *a, const char *body, size_t len, const struct xr_limits *lim,
                       struct xr_response *out, struct xr_error *err);
+
+/* xr_parse_response with xr_parse_flags, for tests and fuzzing:
+ * XR_PARSE_METHOD_ONLY means nothing for a response. */
+int xr_parse_response_flags(struct arena *a, const char *body, size_t len,
+                            const struct xr_limits *lim, int flags, struct xr_response *out,
+                            struct xr_error *err);
 
 /* Appends "<?xml ...?><methodCall>...</methodCall>" for method(params). */
 void xr_write_call(struct buf *out, const char *method, size_t method_len,

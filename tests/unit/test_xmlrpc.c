@@ -1,8 +1,12 @@
 #include "unit.h"
 #include "common/buf.h"
 #include "common/clock.h"
+#include "common/jsonw.h"
 #include "common/mem.h"
+#include "common/utf8.h"
+#include "legacy-adapters/base64.h"
 #include "legacy-adapters/xmlrpc.h"
+#include "legacy-adapters/xrscan.h"
 
 #include <float.h>
 #include <math.h>
@@ -33,6 +37,157 @@ static void teardown(void)
     xr_cleanup();
 }
 
+/* ------------------------------------------------------------------------ */
+/* The fast path against libxml2                                            */
+
+/*
+ * xr_parse_call and xr_parse_response read most bodies with the scanner of
+ * xrscan.c and hand the rest to libxml2. Every document these tests parse
+ * through parse_len() and parse_response() is also parsed three ways here:
+ * by the entry point, by libxml2 alone (XR_PARSE_NO_FAST_PATH) and by the
+ * scanner alone (XR_PARSE_FAST_PATH_ONLY), and the outcomes must agree.
+ */
+
+/* XR_PARSE_FAST_PATH_ONLY's message when the scanner hands over. */
+#define FAST_PATH_DECLINED "the fast path declined the body"
+
+enum doc_kind {
+    DOC_CALL = 0,
+    DOC_RESPONSE,
+};
+
+struct outcome {
+    int rc;
+    struct xr_error err;
+    struct xr_call call;
+    struct xr_response resp;
+};
+
+static int same_bytes(const char *a, size_t alen, const char *b, size_t blen)
+{
+    return alen == blen && (alen == 0 || memcmp(a, b, alen) == 0);
+}
+
+/* NULL when the trees are equal (doubles bit for bit), else why not. */
+static const char *value_diff(const struct xr_value *a, const struct xr_value *b)
+{
+    if (a == NULL || b == NULL)
+        return a == b ? NULL : "one value is missing";
+    if (a->type != b->type)
+        return "types differ";
+    if ((a->name == NULL) != (b->name == NULL) ||
+        (a->name != NULL && (!same_bytes(a->name, a->name_len, b->name, b->name_len) ||
+                             a->name[a->name_len] != '\0' || b->name[b->name_len] != '\0')))
+        return "member names differ";
+    switch (a->type) {
+    case XR_INT:
+        return a->u.i == b->u.i ? NULL : "integers differ";
+    case XR_BOOL:
+        return a->u.b == b->u.b ? NULL : "booleans differ";
+    case XR_DOUBLE:
+        return memcmp(&a->u.d, &b->u.d, sizeof(double)) == 0 ? NULL : "doubles differ";
+    case XR_STRING:
+    case XR_DATETIME:
+    case XR_BASE64:
+        if (!same_bytes(a->u.str.ptr, a->u.str.len, b->u.str.ptr, b->u.str.len))
+            return "texts differ";
+        return a->u.str.ptr[a->u.str.len] == '\0' && b->u.str.ptr[b->u.str.len] == '\0'
+                   ? NULL
+                   : "text not NUL-terminated";
+    case XR_ARRAY:
+    case XR_STRUCT:
+        break;
+    default:
+        return NULL;
+    }
+    if (a->u.list.count != b->u.list.count)
+        return "list lengths differ";
+    const struct xr_value *x = a->u.list.first, *y = b->u.list.first;
+    for (size_t i = 0; i < a->u.list.count; i++, x = x->next, y = y->next) {
+        const char *why = value_diff(x, y);
+        if (why != NULL)
+            return why;
+        if ((x->next == NULL) != (i + 1 == a->u.list.count) ||
+            (x->next == NULL && x != a->u.list.last))
+            return "list links are broken";
+    }
+    return NULL;
+}
+
+static const char *outcome_diff(enum doc_kind kind, const struct outcome *a,
+                                const struct outcome *b)
+{
+    if (a->rc != b->rc)
+        return "one parse failed, the other did not";
+    if (a->rc != 0) {
+        if (a->err.code != b->err.code)
+            return "error codes differ";
+        return strcmp(a->err.message, b->err.message) == 0 ? NULL : "error messages differ";
+    }
+    if (kind == DOC_CALL) {
+        if (!same_bytes(a->call.method, a->call.method_len, b->call.method, b->call.method_len))
+            return "method names differ";
+        return value_diff(a->call.params, b->call.params);
+    }
+    if (a->resp.is_fault != b->resp.is_fault || a->resp.fault_code != b->resp.fault_code ||
+        !same_bytes(a->resp.fault_string, a->resp.fault_string_len, b->resp.fault_string,
+                    b->resp.fault_string_len))
+        return "faults differ";
+    return value_diff(a->resp.result, b->resp.result);
+}
+
+/* Parses an exact-size heap copy of doc, freed before returning: the
+ * sanitizer build then catches a read past the body, and a tree that
+ * points into it. */
+static void parse_copy(enum doc_kind kind, const char *doc, size_t len, const struct xr_limits *lim,
+                       int flags, struct arena *a, struct outcome *o)
+{
+    char *copy = malloc(len > 0 ? len : 1);
+
+    ck_assert_ptr_nonnull(copy);
+    if (len > 0)
+        memcpy(copy, doc, len);
+    memset(o, 0, sizeof(*o));
+    if (kind == DOC_CALL)
+        o->rc = xr_parse_call(a, copy, len, lim, flags, &o->call, &o->err);
+    else
+        o->rc = xr_parse_response_flags(a, copy, len, lim, flags, &o->resp, &o->err);
+    free(copy);
+}
+
+/*
+ * Asserts that the three parses of doc agree, and returns whether the fast
+ * path read it (else it declined, and libxml2 read it). The outcomes go in
+ * a scratch arena so that each document costs no memory afterwards.
+ */
+static int check_agree(enum doc_kind kind, const char *doc, size_t len, const struct xr_limits *lim,
+                       int flags)
+{
+    struct arena *a = arena_new(0);
+    struct outcome normal, reference, fast;
+    int shown = len > 400 ? 400 : (int)len;
+
+    parse_copy(kind, doc, len, lim, flags, a, &normal);
+    parse_copy(kind, doc, len, lim, flags | XR_PARSE_NO_FAST_PATH, a, &reference);
+    parse_copy(kind, doc, len, lim, flags | XR_PARSE_FAST_PATH_ONLY, a, &fast);
+    const char *why = outcome_diff(kind, &normal, &reference);
+    ck_assert_msg(why == NULL, "entry point and libxml2 disagree: %s (%d '%s' / %d '%s') on %.*s",
+                  why, normal.err.code, normal.err.message, reference.err.code,
+                  reference.err.message, shown, doc);
+    /* A fault that is not shaped as a fault is refused after the parse:
+     * then the fast path read the document, and failed as libxml2 did. */
+    int took = fast.rc == 0 || strcmp(fast.err.message, FAST_PATH_DECLINED) != 0;
+    if (took) {
+        why = outcome_diff(kind, &fast, &reference);
+        ck_assert_msg(why == NULL, "fast path and libxml2 disagree: %s (%d '%s') on %.*s", why,
+                      reference.err.code, reference.err.message, shown, doc);
+    } else {
+        ck_assert_int_eq(fast.err.code, XR_FAULT_INTERNAL);
+    }
+    arena_free(a);
+    return took;
+}
+
 #define PROLOGUE "<?xml version=\"1.0\"?>\n"
 #define CALL(params)                                                                               \
     PROLOGUE "<methodCall><methodName>m</methodName><params>" params "</params></methodCall>"
@@ -40,6 +195,7 @@ static void teardown(void)
 
 static int parse_len(const char *xml, size_t len, const struct xr_limits *lim, int flags)
 {
+    check_agree(DOC_CALL, xml, len, lim, flags);
     return xr_parse_call(arena, xml, len, lim, flags, &call, &err);
 }
 
@@ -671,6 +827,7 @@ END_TEST
 
 static int parse_response(const char *xml)
 {
+    check_agree(DOC_RESPONSE, xml, strlen(xml), NULL, 0);
     return xr_parse_response(arena, xml, strlen(xml), NULL, &resp, &err);
 }
 
@@ -955,6 +1112,1206 @@ START_TEST(python_xmlrpc_client_output_parses)
 }
 END_TEST
 
+/* ------------------------------------------------------------------------ */
+/* Generated documents                                                      */
+
+/* xorshift64*: a fixed seed, so that a failure replays the same documents. */
+static uint64_t rng_state = 0x9e3779b97f4a7c15ULL;
+
+static uint64_t rnd(void)
+{
+    rng_state ^= rng_state >> 12;
+    rng_state ^= rng_state << 25;
+    rng_state ^= rng_state >> 27;
+    return rng_state * 2685821657736338717ULL;
+}
+
+static unsigned below(unsigned n)
+{
+    return (unsigned)(rnd() % n);
+}
+
+static int chance(unsigned one_in)
+{
+    return below(one_in) == 0;
+}
+
+#define PICK(array) (array)[below(sizeof(array) / sizeof((array)[0]))]
+
+/* What strings are made of: markup characters, line ends, "]]>", and
+ * characters at the edges of what XML 1.0 allows (U+0085, U+FDD0 and
+ * U+1FFFE are Chars; DEL too). */
+static const char *const string_pieces[] = {
+    "a",
+    "Zo\xc3\xab",
+    " ",
+    "\t",
+    "\n",
+    "\r",
+    "\r\n",
+    "&",
+    "<",
+    ">",
+    "\"",
+    "'",
+    "]",
+    "]]>",
+    "]]",
+    "\xe2\x82\xac",
+    "\xf0\x9f\x98\x80",
+    "\xc2\x85",
+    "\xef\xb7\x90",
+    "\xf0\x9f\xbf\xbe",
+    "\x7f",
+    "x y",
+    "0",
+    "-",
+    "--",
+    "&amp;",
+    "<![CDATA[",
+    "\xef\xbf\xbd",
+    "\xe6\x9d\xb1\xe4\xba\xac",
+    "abcdefghij",
+};
+
+/* Method names and dates are trimmed when read: no whitespace at the ends. */
+static const char *const word_pieces[] = {"a", "b.c", "Z", "9", "_", "&", "<", "\xc3\xa9", ">"};
+
+static const char *gen_text(struct arena *a, const char *const *pieces, size_t n, unsigned max,
+                            size_t *len)
+{
+    struct buf b = BUF_INIT;
+    unsigned count = below(max + 1);
+
+    for (unsigned i = 0; i < count; i++)
+        buf_append_str(&b, pieces[below((unsigned)n)]);
+    *len = b.len;
+    char *s = arena_strndup(a, b.data ? b.data : "", b.len);
+    buf_dispose(&b);
+    return s;
+}
+
+#define GEN_STRING(a, len)                                                                         \
+    gen_text((a), string_pieces, sizeof(string_pieces) / sizeof(string_pieces[0]), 6, (len))
+#define GEN_WORD(a, len)                                                                           \
+    gen_text((a), word_pieces, sizeof(word_pieces) / sizeof(word_pieces[0]), 5, (len))
+
+static double gen_double(void)
+{
+    static const double special[] = {0.0,
+                                     -0.0,
+                                     DBL_MAX,
+                                     DBL_MIN,
+                                     5e-324,
+                                     1e15,
+                                     1e15 - 1,
+                                     1e-4,
+                                     0.1,
+                                     0.3,
+                                     1e22,
+                                     1e23,
+                                     INFINITY,
+                                     -INFINITY,
+                                     NAN,
+                                     123456789012345.6,
+                                     9007199254740993.0};
+    uint64_t bits;
+    double d;
+
+    switch (below(6)) {
+    case 0:
+        do {
+            bits = rnd();
+            memcpy(&d, &bits, sizeof(d));
+        } while (!isfinite(d));
+        return d;
+    case 1:
+        return (double)(int)(below(20000000) - 10000000) / 100; /* money */
+    case 2:
+        return (double)(int64_t)(rnd() >> below(64));
+    case 3:
+        return PICK(special);
+    case 4:
+        return ldexp((double)(rnd() >> 11), (int)below(200) - 100);
+    default:
+        return (double)(int)below(100000) * pow(10, (int)below(40) - 20);
+    }
+}
+
+static struct xr_value *gen_value(struct arena *a, unsigned depth);
+
+static struct xr_value *gen_list(struct arena *a, enum xr_type type, unsigned depth)
+{
+    struct xr_value *v = xr_value_new(a, type);
+    unsigned n = below(depth >= 3 ? 3 : 6);
+
+    for (unsigned i = 0; i < n; i++) {
+        struct xr_value *c = gen_value(a, depth + 1);
+        if (type == XR_STRUCT)
+            c->name = GEN_STRING(a, &c->name_len);
+        xr_value_append(v, c);
+    }
+    return v;
+}
+
+static struct xr_value *gen_value(struct arena *a, unsigned depth)
+{
+    struct xr_value *v;
+    size_t len;
+
+    switch (below(depth >= 4 ? 7 : 9)) {
+    case 0: {
+        int64_t i = (int64_t)rnd() >> below(64);
+        return xr_value_new_int(a, i);
+    }
+    case 1:
+        return xr_value_new_bool(a, (int)below(2));
+    case 2:
+        return xr_value_new_double(a, gen_double());
+    case 3: {
+        const char *s = GEN_WORD(a, &len);
+        return xr_value_new_string(a, XR_DATETIME, s, len);
+    }
+    case 4: {
+        char bytes[40];
+        len = below(sizeof(bytes));
+        for (size_t i = 0; i < len; i++)
+            bytes[i] = (char)rnd();
+        return xr_value_new_string(a, XR_BASE64, bytes, len);
+    }
+    case 5:
+        return xr_value_new(a, XR_NIL);
+    case 6:
+        v = xr_value_new(a, XR_STRING);
+        v->u.str.ptr = GEN_STRING(a, &v->u.str.len);
+        return v;
+    case 7:
+        return gen_list(a, XR_ARRAY, depth);
+    default:
+        return gen_list(a, XR_STRUCT, depth);
+    }
+}
+
+/*
+ * How a document is laid out. Everything here stays inside what the fast
+ * path reads: a document written with any style must take it.
+ */
+struct style {
+    int blanks;   /* whitespace between elements */
+    int crlf;     /* CR-LF line ends, between elements and in text */
+    int comments; /* comments between elements and inside text */
+    int cdata;    /* CDATA sections for some texts */
+    int refs;     /* character references for some characters */
+    int untyped;  /* strings as untyped <value> text */
+    int prefix;   /* namespace prefixes on some elements */
+    int empty;    /* <x/> for empty elements */
+    int pad;      /* whitespace around numbers, dates and method names */
+};
+
+static void gen_style(struct style *st)
+{
+    st->blanks = chance(2);
+    st->crlf = chance(3);
+    st->comments = chance(3);
+    st->cdata = chance(3);
+    st->refs = chance(3);
+    st->untyped = chance(2);
+    st->prefix = chance(4);
+    st->empty = chance(2);
+    st->pad = chance(3);
+}
+
+static void put_gap(struct buf *b, const struct style *st)
+{
+    static const char *const blanks[] = {" ", "\n", "\t", "  \n    ", "\n\n"};
+    static const char *const comments[] = {"<!---->", "<!-- c -->", "<!-- - \xc3\xa9 - -->",
+                                           "<!--x-y-->", "<!--\r\n-->"};
+
+    if (st->blanks && chance(2))
+        buf_append_str(b, st->crlf && chance(2) ? "\r\n" : PICK(blanks));
+    if (st->comments && chance(4))
+        buf_append_str(b, PICK(comments));
+}
+
+/* Opens <name>, now and then as <prefix:name>, and returns the prefix that
+ * the end tag must repeat. */
+static const char *open_tag(struct buf *b, const struct style *st, const char *name)
+{
+    static const char *const prefixes[] = {"ex:", "a:", "n0:", "x.y-z:", "_:"};
+    const char *prefix = st->prefix && chance(3) ? PICK(prefixes) : "";
+
+    buf_appendf(b, "<%s%s%s>", prefix, name, chance(8) ? " " : "");
+    return prefix;
+}
+
+static void close_tag(struct buf *b, const char *prefix, const char *name)
+{
+    buf_appendf(b, "</%s%s%s>", prefix, name, chance(8) ? "\n" : "");
+}
+
+static void put_empty(struct buf *b, const struct style *st, const char *name)
+{
+    if (st->empty && chance(2)) {
+        buf_appendf(b, "<%s%s/>", name, chance(4) ? " " : "");
+        return;
+    }
+    close_tag(b, open_tag(b, st, name), name);
+}
+
+/* Text as CDATA sections: "]]>" cannot be inside one, so it is split over
+ * two, and a CR (which would read as LF) goes between them as a reference. */
+static void put_cdata(struct buf *b, const char *s, size_t len)
+{
+    buf_append_str(b, "<![CDATA[");
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] == '\r')
+            buf_append_str(b, "]]>&#13;<![CDATA[");
+        else if (s[i] == '>' && i >= 2 && s[i - 1] == ']' && s[i - 2] == ']')
+            buf_append_str(b, "]]><![CDATA[>");
+        else
+            buf_append_char(b, s[i]);
+    }
+    buf_append_str(b, "]]>");
+}
+
+/* Whether the output ends with "]]", so that a '>' must be escaped. */
+static int after_brackets(const struct buf *b)
+{
+    return b->len >= 2 && b->data[b->len - 1] == ']' && b->data[b->len - 2] == ']';
+}
+
+/* One character of text (len bytes, code point cp) in one of its forms;
+ * lf_next says an LF comes next, which a lone CR here would swallow. */
+static void put_char(struct buf *b, const struct style *st, const char *s, size_t len, unsigned cp,
+                     int lf_next)
+{
+    static const char *const cr[] = {"&#13;", "&#xD;", "&#x0d;", "&#0013;"};
+
+    if (st->refs && chance(6)) {
+        buf_appendf(b, chance(2) ? "&#%u;" : chance(2) ? "&#x%X;" : "&#x%06x;", cp);
+        return;
+    }
+    switch (*s) {
+    case '&':
+        buf_append_str(b, chance(2) ? "&amp;" : "&#38;");
+        return;
+    case '<':
+        buf_append_str(b, chance(2) ? "&lt;" : "&#x3c;");
+        return;
+    case '>':
+        buf_append_str(b, after_brackets(b) || chance(2) ? "&gt;" : ">");
+        return;
+    case '"':
+        buf_append_str(b, chance(2) ? "&quot;" : "\"");
+        return;
+    case '\'':
+        buf_append_str(b, chance(2) ? "&apos;" : "'");
+        return;
+    case '\r':
+        buf_append_str(b, PICK(cr));
+        return;
+    case '\n': /* CR-LF and a lone CR both read as LF (XML 1.0, 2.11) */
+        buf_append_str(b, !st->crlf || chance(3) ? "\n" : chance(2) || lf_next ? "\r\n" : "\r");
+        return;
+    default:
+        buf_append(b, s, len);
+    }
+}
+
+/* Text as element content, each character in one of the forms XML allows
+ * for it. The generated text is valid UTF-8. */
+static void put_text(struct buf *b, const struct style *st, const char *s, size_t len)
+{
+    if (st->cdata && len > 0 && chance(3)) {
+        put_cdata(b, s, len);
+        return;
+    }
+    for (size_t i = 0; i < len;) {
+        unsigned cp = 0;
+        size_t n = utf8_decode((const unsigned char *)s + i, len - i, &cp);
+        ck_assert_uint_ne(n, 0);
+        if (st->comments && chance(30))
+            buf_append_str(b, "<!--in text-->");
+        put_char(b, st, s + i, n, cp, i + n < len && s[i + n] == '\n');
+        i += n;
+    }
+}
+
+static void put_pad(struct buf *b, const struct style *st)
+{
+    static const char *const pads[] = {" ", "\n", "\t ", "\r\n"};
+
+    if (st->pad && chance(2))
+        buf_append_str(b, PICK(pads));
+}
+
+/* <tag>text</tag>, with whitespace around text that is read trimmed. */
+static void put_scalar(struct buf *b, const struct style *st, const char *tag, const char *text,
+                       size_t len, int trimmed)
+{
+    const char *prefix = open_tag(b, st, tag);
+
+    if (trimmed)
+        put_pad(b, st);
+    put_text(b, st, text, len);
+    if (trimmed)
+        put_pad(b, st);
+    close_tag(b, prefix, tag);
+}
+
+static void put_value(struct buf *b, const struct style *st, const struct xr_value *v);
+
+static void put_int(struct buf *b, const struct style *st, int64_t i)
+{
+    static const char *const narrow[] = {"int", "i4", "i8", "i2", "biginteger"};
+    static const char *const wide[] = {"i8", "biginteger"};
+    char text[40];
+    int n = snprintf(text, sizeof(text), "%s%s%lld", i >= 0 && chance(4) ? "+" : "",
+                     i >= 0 && chance(6) ? "00" : "", (long long)i);
+
+    if (i < 0 && chance(6)) /* "-007" */
+        n = snprintf(text, sizeof(text), "-00%llu", (unsigned long long)0 - (unsigned long long)i);
+    put_scalar(b, st, i >= INT32_MIN && i <= INT32_MAX ? PICK(narrow) : PICK(wide), text, (size_t)n,
+               1);
+}
+
+static void put_double(struct buf *b, const struct style *st, double d)
+{
+    char text[64];
+    size_t n;
+
+    if (isnan(d))
+        n = (size_t)snprintf(text, sizeof(text), "nan");
+    else if (isinf(d))
+        n = (size_t)snprintf(text, sizeof(text), d > 0 ? "inf" : "-inf");
+    else if (chance(2))
+        n = jsonw_format_double(text, d);
+    else
+        n = (size_t)snprintf(text, sizeof(text), chance(2) ? "%.17g" : "%.20e", d);
+    put_scalar(b, st, chance(4) ? "float" : "double", text, n, 1);
+}
+
+static void put_base64(struct buf *b, const struct style *st, const struct xr_value *v)
+{
+    struct buf text = BUF_INIT, lines = BUF_INIT;
+
+    base64_encode(&text, v->u.str.ptr, v->u.str.len);
+    for (size_t i = 0; i < text.len; i++) {
+        if (i > 0 && i % 8 == 0 && chance(2))
+            buf_append_str(&lines, chance(2) ? "\n" : " ");
+        buf_append_char(&lines, text.data[i]);
+    }
+    put_scalar(b, st, "base64", lines.data ? lines.data : "", lines.len, 1);
+    buf_dispose(&text);
+    buf_dispose(&lines);
+}
+
+static void put_array(struct buf *b, const struct style *st, const struct xr_value *v)
+{
+    const char *array = open_tag(b, st, "array");
+
+    put_gap(b, st);
+    if (v->u.list.count == 0 && chance(2)) {
+        put_empty(b, st, "data");
+    } else {
+        const char *data = open_tag(b, st, "data");
+        for (const struct xr_value *c = v->u.list.first; c != NULL; c = c->next) {
+            put_gap(b, st);
+            put_value(b, st, c);
+        }
+        put_gap(b, st);
+        close_tag(b, data, "data");
+    }
+    put_gap(b, st);
+    close_tag(b, array, "array");
+}
+
+static void put_member(struct buf *b, const struct style *st, const struct xr_value *m)
+{
+    const char *member = open_tag(b, st, "member");
+    int name_last = chance(6);
+
+    put_gap(b, st);
+    if (name_last) {
+        put_value(b, st, m);
+        put_gap(b, st);
+    }
+    put_scalar(b, st, "name", m->name, m->name_len, 0);
+    put_gap(b, st);
+    if (!name_last) {
+        put_value(b, st, m);
+        put_gap(b, st);
+    }
+    close_tag(b, member, "member");
+}
+
+static void put_struct(struct buf *b, const struct style *st, const struct xr_value *v)
+{
+    const char *tag = open_tag(b, st, "struct");
+
+    for (const struct xr_value *m = v->u.list.first; m != NULL; m = m->next) {
+        put_gap(b, st);
+        put_member(b, st, m);
+    }
+    put_gap(b, st);
+    close_tag(b, tag, "struct");
+}
+
+static void put_typed(struct buf *b, const struct style *st, const struct xr_value *v)
+{
+    switch (v->type) {
+    case XR_INT:
+        put_int(b, st, v->u.i);
+        break;
+    case XR_BOOL:
+        put_scalar(b, st, "boolean", v->u.b ? "1" : "0", 1, 1);
+        break;
+    case XR_DOUBLE:
+        put_double(b, st, v->u.d);
+        break;
+    case XR_DATETIME:
+        put_scalar(b, st, "dateTime.iso8601", v->u.str.ptr, v->u.str.len, 1);
+        break;
+    case XR_BASE64:
+        put_base64(b, st, v);
+        break;
+    case XR_NIL:
+        put_empty(b, st, "nil");
+        break;
+    case XR_ARRAY:
+        if (v->u.list.count == 0 && st->empty && chance(3))
+            put_empty(b, st, "array");
+        else
+            put_array(b, st, v);
+        break;
+    case XR_STRUCT:
+        if (v->u.list.count == 0 && st->empty && chance(3))
+            put_empty(b, st, "struct");
+        else
+            put_struct(b, st, v);
+        break;
+    default:
+        if (v->u.str.len == 0 && chance(2))
+            put_empty(b, st, "string");
+        else
+            put_scalar(b, st, "string", v->u.str.ptr, v->u.str.len, 0);
+        break;
+    }
+}
+
+static void put_value(struct buf *b, const struct style *st, const struct xr_value *v)
+{
+    if (v->type == XR_STRING && v->u.str.len == 0 && st->empty && chance(3)) {
+        put_empty(b, st, "value");
+        return;
+    }
+    const char *prefix = open_tag(b, st, "value");
+    if (v->type == XR_STRING && st->untyped && chance(2)) {
+        put_text(b, st, v->u.str.ptr, v->u.str.len); /* no gaps: they would be text */
+    } else {
+        put_gap(b, st);
+        put_typed(b, st, v);
+        put_gap(b, st);
+    }
+    close_tag(b, prefix, "value");
+}
+
+static void put_declaration(struct buf *b)
+{
+    static const char *const declarations[] = {
+        "",
+        "<?xml version=\"1.0\"?>\n",
+        "<?xml version='1.0'?>\n",
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>",
+        "<?xml version='1.0' encoding='utf-8'?>\r\n",
+        "<?xml version = \"1.0\"  encoding = 'Utf-8' standalone=\"yes\" ?>",
+        "<?xml\tversion=\"1.0\" standalone='no'?>",
+    };
+
+    buf_append_str(b, PICK(declarations));
+}
+
+static void put_params(struct buf *b, const struct style *st, const struct xr_value *params)
+{
+    if (params->u.list.count == 0 && chance(2)) {
+        put_empty(b, st, "params");
+        return;
+    }
+    const char *prefix = open_tag(b, st, "params");
+    for (const struct xr_value *p = params->u.list.first; p != NULL; p = p->next) {
+        put_gap(b, st);
+        const char *param = open_tag(b, st, "param");
+        put_gap(b, st);
+        put_value(b, st, p);
+        put_gap(b, st);
+        close_tag(b, param, "param");
+    }
+    put_gap(b, st);
+    close_tag(b, prefix, "params");
+}
+
+static void put_call(struct buf *b, const struct style *st, const char *method, size_t method_len,
+                     const struct xr_value *params)
+{
+    int name_last = chance(8);
+    int no_params = params->u.list.count == 0 && chance(2);
+
+    put_declaration(b);
+    put_gap(b, st);
+    const char *root = open_tag(b, st, "methodCall");
+    put_gap(b, st);
+    if (!name_last) {
+        put_scalar(b, st, "methodName", method, method_len, 1);
+        put_gap(b, st);
+    }
+    if (!no_params) {
+        put_params(b, st, params);
+        put_gap(b, st);
+    }
+    if (name_last) {
+        put_scalar(b, st, "methodName", method, method_len, 1);
+        put_gap(b, st);
+    }
+    close_tag(b, root, "methodCall");
+    put_gap(b, st);
+}
+
+static void put_response(struct buf *b, const struct style *st, const struct xr_response *r)
+{
+    put_declaration(b);
+    put_gap(b, st);
+    const char *root = open_tag(b, st, "methodResponse");
+    put_gap(b, st);
+    if (r->is_fault) {
+        struct arena *a = arena_new(0);
+        struct xr_value *f = xr_value_new(a, XR_STRUCT);
+        struct xr_value *code = xr_value_new_int(a, r->fault_code);
+        struct xr_value *text =
+            xr_value_new_string(a, XR_STRING, r->fault_string, r->fault_string_len);
+        const char *fault = open_tag(b, st, "fault");
+        if (chance(2)) {
+            xr_struct_add(a, f, "faultCode", code);
+            xr_struct_add(a, f, "faultString", text);
+        } else {
+            xr_struct_add(a, f, "faultString", text);
+            xr_struct_add(a, f, "faultCode", code);
+        }
+        put_gap(b, st);
+        put_value(b, st, f);
+        put_gap(b, st);
+        close_tag(b, fault, "fault");
+        arena_free(a);
+    } else {
+        struct arena *a = arena_new(0);
+        struct xr_value *params = xr_value_new(a, XR_ARRAY);
+        struct xr_value *copy = xr_value_new(a, XR_NIL);
+        *copy = *r->result;
+        xr_value_append(params, copy);
+        put_params(b, st, params);
+        arena_free(a);
+    }
+    put_gap(b, st);
+    close_tag(b, root, "methodResponse");
+    put_gap(b, st);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Mutations: what a broken or unusual client sends                         */
+
+/* Inserts `what` at pos. */
+static void insert_at(struct buf *b, size_t pos, const char *what, size_t len)
+{
+    buf_reserve(b, len);
+    memmove(b->data + pos + len, b->data + pos, b->len - pos);
+    memcpy(b->data + pos, what, len);
+    b->len += len;
+}
+
+static void insert_str(struct buf *b, size_t pos, const char *s)
+{
+    insert_at(b, pos, s, strlen(s));
+}
+
+/* The span [*start, *end) of the first tag at or after pos; 0 if none. */
+static int find_tag(const struct buf *b, size_t pos, size_t *start, size_t *end)
+{
+    const char *lt = pos < b->len ? memchr(b->data + pos, '<', b->len - pos) : NULL;
+    if (lt == NULL)
+        return 0;
+    const char *gt = memchr(lt, '>', (size_t)(b->data + b->len - lt));
+    if (gt == NULL)
+        return 0;
+    *start = (size_t)(lt - b->data);
+    *end = (size_t)(gt - b->data) + 1;
+    return 1;
+}
+
+/* Bytes that are not allowed somewhere, or are and look as if not. */
+static const char *const odd_bytes[] = {
+    "&",
+    "<",
+    "]]>",
+    ">",
+    "]]",
+    "\xff",
+    "\xc3\x28",
+    "\xed\xa0\x80",
+    "\xc0\xaf",
+    "\xef\xbf\xbe",
+    "\xef\xbf\xbf",
+    "\xf4\x90\x80\x80",
+    "\xc3",
+    "\x01",
+    "\x0b",
+    "\x7f",
+    "\xc2\x80",
+    "\r",
+    "\r\n",
+    "&#0;",
+    "&#xD800;",
+    "&#x110000;",
+    "&#65;",
+    "&#x41;",
+    "&#X41;",
+    "&#;",
+    "&#x;",
+    "&foo;",
+    "&amp",
+    "&#00000000065;",
+    "&#1114111;",
+    "&#x10FFFF;",
+    "&#xFFFE;",
+    "&#9;",
+    "&lt",
+    "&#-1;",
+    "<!-- a -- b -->",
+    "<!---->",
+    "<!-- x --->",
+    "<!--",
+    "<!-- \xc3\xa9 -->",
+    "<!-- \x01 -->",
+    "<![CDATA[x]]>",
+    "<![CDATA[\r\n]]>",
+    "<![CDATA[",
+    "<![CDATA[]]]]>",
+    "<![CDATA[\xff]]>",
+    "<?pi x?>",
+    "<?xml version=\"1.0\"?>",
+    "<!DOCTYPE x>",
+    "<!ELEMENT x ANY>",
+    "x",
+    " ",
+    "<value>",
+    "</value>",
+    "<int>",
+    "<ex:value>",
+    "<xml:value>",
+    "<xmlns:value>",
+    "<a:b:value>",
+    "<:value>",
+    "<value",
+    "</>",
+    "<1value>",
+    "<val\xc3\xbc>",
+    "\xc2\xa0",
+};
+
+/* Replaces the whole start of the document: declarations, byte order
+ * marks and DOCTYPEs that the fast path must decline (or take). */
+static const char *const odd_starts[] = {
+    "<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?>",
+    "<?xml version=\"1.0\" encoding=\"UTF-16\"?>",
+    "<?xml version=\"1.0\" encoding=\"UTF8\"?>",
+    "<?xml version=\"1.0\" encoding=\"X-NOPE\"?>",
+    "<?xml version=\"1.1\"?>",
+    "<?xml version=\"1.0\" standalone=\"maybe\"?>",
+    "<?xml version=\"1.0\"encoding=\"UTF-8\"?>",
+    "<?xml encoding=\"UTF-8\"?>",
+    "<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"yes\" extra=\"1\"?>",
+    "<?xml version=\"1.0\"",
+    " <?xml version=\"1.0\"?>",
+    "\xef\xbb\xbf",
+    "\xef\xbb\xbf<?xml version=\"1.0\"?>",
+    "<!DOCTYPE methodCall>",
+    "<?xml version=\"1.0\"?><!DOCTYPE m [<!ENTITY a \"b\">]>",
+    "<?xml-stylesheet href=\"x\"?>",
+    "<?xml version='1.0'?><!-- before the root -->",
+    "<?xml version='1.0' encoding='UTF-8' ?>\n\n",
+};
+
+/* Skips the document's own declaration, if any. */
+static size_t after_declaration(const struct buf *b)
+{
+    if (b->len < 5 || memcmp(b->data, "<?xml", 5) != 0)
+        return 0;
+    const char *end = memmem(b->data, b->len, "?>", 2);
+    return end != NULL ? (size_t)(end - b->data) + 2 : 0;
+}
+
+static void mutate(struct buf *b)
+{
+    size_t pos = below((unsigned)b->len + 1), start, end;
+
+    switch (below(11)) {
+    case 0: /* a byte changed */
+        if (b->len > 0)
+            b->data[pos % b->len] =
+                chance(2) ? (char)rnd() : (char)(b->data[pos % b->len] ^ (1 << below(8)));
+        break;
+    case 1: /* cut short */
+        b->len = pos;
+        break;
+    case 2: /* a tag twice */
+        if (find_tag(b, pos, &start, &end)) {
+            char tag[256];
+            size_t n = end - start < sizeof(tag) ? end - start : sizeof(tag);
+            memcpy(tag, b->data + start, n);
+            insert_at(b, chance(2) ? start : pos, tag, n);
+        }
+        break;
+    case 3: /* a tag missing */
+        if (find_tag(b, pos, &start, &end)) {
+            memmove(b->data + start, b->data + end, b->len - end);
+            b->len -= end - start;
+        }
+        break;
+    case 4: /* an attribute */
+        if (find_tag(b, pos, &start, &end) && b->data[start + 1] != '/' && b->data[end - 2] != '/')
+            insert_str(b, end - 1, chance(2) ? " a=\"1\"" : " xmlns:ex='urn:x'");
+        break;
+    case 5: /* another start */
+        start = after_declaration(b);
+        memmove(b->data, b->data + start, b->len - start);
+        b->len -= start;
+        insert_str(b, 0, PICK(odd_starts));
+        break;
+    case 6: /* an end tag renamed */
+        if (find_tag(b, pos, &start, &end) && b->data[start + 1] == '/')
+            insert_str(b, end - 1, chance(2) ? "x" : ":a");
+        break;
+    case 7:
+    case 8: /* odd bytes in text: just inside a start tag */
+        if (find_tag(b, pos, &start, &end) && b->data[start + 1] != '/')
+            insert_str(b, end, PICK(odd_bytes));
+        break;
+    default: /* odd bytes anywhere */
+        insert_str(b, pos, PICK(odd_bytes));
+        break;
+    }
+}
+
+/* What the generated documents came to, for the final assertions. */
+struct tally {
+    unsigned valid;           /* documents in the fast path's subset */
+    unsigned mutants;         /* documents made from those by a mutation */
+    unsigned mutants_fast;    /* ... that the fast path still read */
+    unsigned mutants_refused; /* ... that both paths refused */
+};
+
+/* Limits now and then so low that a mutant or a document hits them. */
+static const struct xr_limits *gen_limits(struct xr_limits *lim)
+{
+    if (!chance(6))
+        return NULL;
+    lim->max_depth = chance(2) ? 2 + below(12) : 0;
+    lim->max_elements = chance(2) ? 3 + below(60) : 0;
+    return lim;
+}
+
+/* Three mutants of doc, each parsed by the three paths. */
+static void check_mutants(struct tally *t, enum doc_kind kind, const struct buf *doc)
+{
+    for (int i = 0; i < 3; i++) {
+        struct buf m = BUF_INIT;
+        struct xr_limits lim;
+        buf_append(&m, doc->data, doc->len);
+        for (unsigned n = 1 + below(2); n > 0; n--)
+            mutate(&m);
+        const struct xr_limits *l = gen_limits(&lim);
+        int took = check_agree(kind, m.data ? m.data : "", m.len, l, XR_PARSE_FULL);
+        if (kind == DOC_CALL)
+            check_agree(kind, m.data ? m.data : "", m.len, l, XR_PARSE_METHOD_ONLY);
+        t->mutants++;
+        t->mutants_fast += (unsigned)took;
+        struct arena *a = arena_new(0);
+        struct outcome o;
+        parse_copy(kind, m.data ? m.data : "", m.len, l, XR_PARSE_NO_FAST_PATH, a, &o);
+        t->mutants_refused += o.rc != 0;
+        arena_free(a);
+        buf_dispose(&m);
+    }
+}
+
+/* A valid call: the fast path must read it, full and method only, into the
+ * tree it was written from. Then its mutants. */
+static void check_valid_call(struct tally *t, const struct buf *doc, const char *method,
+                             size_t method_len, const struct xr_value *params)
+{
+    int shown = doc->len > 400 ? 400 : (int)doc->len;
+    struct outcome o;
+
+    ck_assert_msg(check_agree(DOC_CALL, doc->data, doc->len, NULL, XR_PARSE_FULL),
+                  "the fast path declined %.*s", shown, doc->data);
+    ck_assert_msg(check_agree(DOC_CALL, doc->data, doc->len, NULL, XR_PARSE_METHOD_ONLY),
+                  "the fast path declined (method only) %.*s", shown, doc->data);
+    parse_copy(DOC_CALL, doc->data, doc->len, NULL, XR_PARSE_FAST_PATH_ONLY, arena, &o);
+    ck_assert_int_eq(o.rc, 0);
+    ck_assert_msg(same_bytes(o.call.method, o.call.method_len, method, method_len),
+                  "method '%s' read back as '%s'", method, o.call.method);
+    const char *why = value_diff(o.call.params, params);
+    ck_assert_msg(why == NULL, "%s when reading back %.*s", why, shown, doc->data);
+    t->valid++;
+    check_mutants(t, DOC_CALL, doc);
+}
+
+static void check_valid_response(struct tally *t, const struct buf *doc,
+                                 const struct xr_response *r)
+{
+    int shown = doc->len > 400 ? 400 : (int)doc->len;
+    struct outcome o;
+
+    ck_assert_msg(check_agree(DOC_RESPONSE, doc->data, doc->len, NULL, XR_PARSE_FULL),
+                  "the fast path declined %.*s", shown, doc->data);
+    parse_copy(DOC_RESPONSE, doc->data, doc->len, NULL, XR_PARSE_FAST_PATH_ONLY, arena, &o);
+    ck_assert_int_eq(o.rc, 0);
+    ck_assert_int_eq(o.resp.is_fault, r->is_fault);
+    if (r->is_fault) {
+        ck_assert(o.resp.fault_code == r->fault_code);
+        ck_assert(same_bytes(o.resp.fault_string, o.resp.fault_string_len, r->fault_string,
+                             r->fault_string_len));
+    } else {
+        const char *why = value_diff(o.resp.result, r->result);
+        ck_assert_msg(why == NULL, "%s when reading back %.*s", why, shown, doc->data);
+    }
+    t->valid++;
+    check_mutants(t, DOC_RESPONSE, doc);
+}
+
+/* Parameters for a call: a few values, now and then hundreds, so that
+ * documents also cross libxml2's 4 KB and 64 KB chunks. */
+static struct xr_value *gen_params(struct arena *a, int wide)
+{
+    struct xr_value *params = gen_list(a, XR_ARRAY, 1);
+
+    for (int i = wide ? 400 : 0; i > 0; i--)
+        xr_value_append(params, gen_value(a, 1));
+    return params;
+}
+
+static void gen_call_documents(struct tally *t, int wide)
+{
+    struct buf doc = BUF_INIT;
+    struct style st;
+    size_t len;
+    const char *word = GEN_WORD(arena, &len);
+    char *method = arena_alloc(arena, len + 2);
+
+    method[0] = 'm'; /* never empty: an empty name is refused */
+    memcpy(method + 1, word, len);
+    method[len + 1] = '\0';
+    len++;
+    struct xr_value *params = gen_params(arena, wide);
+    xr_write_call(&doc, method, len, params);
+    check_valid_call(t, &doc, method, len, params);
+    for (int i = 0; i < 3; i++) {
+        doc.len = 0;
+        gen_style(&st);
+        put_call(&doc, &st, method, len, params);
+        check_valid_call(t, &doc, method, len, params);
+    }
+    buf_dispose(&doc);
+}
+
+static void gen_response_documents(struct tally *t)
+{
+    struct buf doc = BUF_INIT;
+    struct style st;
+    struct xr_response r = {0, NULL, 0, NULL, 0};
+
+    if (chance(4)) {
+        r.is_fault = 1;
+        r.fault_code = (int64_t)rnd() >> below(64);
+        r.fault_string = GEN_STRING(arena, &r.fault_string_len);
+    } else {
+        r.result = gen_value(arena, 1);
+    }
+    xr_write_response(&doc, &r);
+    check_valid_response(t, &doc, &r);
+    for (int i = 0; i < 2; i++) {
+        doc.len = 0;
+        gen_style(&st);
+        put_response(&doc, &st, &r);
+        check_valid_response(t, &doc, &r);
+    }
+    buf_dispose(&doc);
+}
+
+START_TEST(fast_path_agrees_with_libxml2_on_generated_documents)
+{
+    struct tally t = {0, 0, 0, 0};
+
+    for (int i = 0; i < 400; i++) {
+        gen_call_documents(&t, i % 40 == 0);
+        gen_response_documents(&t);
+    }
+    /* Every valid document took the fast path (check_valid_* asserted it
+     * for each); the mutants took both ways. */
+    ck_assert_uint_ge(t.valid, 2500);
+    ck_assert_uint_ge(t.mutants, 7500);
+    ck_assert_uint_gt(t.mutants_fast, t.mutants / 20);
+    ck_assert_uint_gt(t.mutants_refused, t.mutants / 2);
+    ck_assert_uint_gt(t.mutants - t.mutants_fast, t.mutants / 2);
+}
+END_TEST
+
+START_TEST(fast_path_takes_what_clients_send_and_declines_the_rest)
+{
+    static const char *const taken[] = {
+        "<methodCall><methodName>m</methodName></methodCall>",
+        "<?xml version='1.0'?>\r\n<methodCall>\r\n<methodName>m</methodName>\r\n<params>\r\n"
+        "<param><value><string>a\r\nb\rc</string></value></param></params></methodCall>\r\n",
+        "<?xml version=\"1.0\" encoding=\"utf-8\" standalone=\"yes\"?><!-- hi --><methodCall>"
+        "<methodName>m</methodName><params><param><value><ex:i8>5</ex:i8></value></param>"
+        "<param><value><![CDATA[<&>]]>&#x20AC;&#8364;&lt;</value></param></params></methodCall>"
+        "<!-- bye -->\n",
+        "<methodCall><methodName>m</methodName><params><param><value>]>]]x>]]</value></param>"
+        "</params></methodCall>",
+    };
+    static const char *const declined[] = {
+        "<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><methodCall><methodName>m</methodName>"
+        "</methodCall>",
+        "\xef\xbb\xbf<methodCall><methodName>m</methodName></methodCall>",
+        "<!DOCTYPE methodCall><methodCall><methodName>m</methodName></methodCall>",
+        "<methodCall xmlns:ex=\"urn:x\"><methodName>m</methodName></methodCall>",
+        "<methodCall><?pi?><methodName>m</methodName></methodCall>",
+        "<?xml version=\"1.1\"?><methodCall><methodName>m</methodName></methodCall>",
+        /* libxml2's push parser keeps a CR in CDATA as it is: declined. */
+        "<methodCall><methodName>m</methodName><params><param><value><![CDATA[a\r\nb]]>"
+        "</value></param></params></methodCall>",
+        /* Every error: libxml2 words it, with its line. */
+        "<methodCall><methodName>m</methodName>",
+        "<methodCall><methodName>m</methodName><params><param><value><int>x</int></value>"
+        "</param></params></methodCall>",
+        "<methodCall><methodName>a &amp b</methodName></methodCall>",
+        "<methodCall><methodName>m</methodName><params><param><value>]]]>]</value></param>"
+        "</params></methodCall>",
+        "<methodCall><methodName>\xef\xbf\xbe</methodName></methodCall>",
+        "<methodCall><methodName>&#xFFFF;</methodName></methodCall>",
+        "<methodCall><methodName>&#xDFFF;</methodName></methodCall>",
+    };
+
+    for (size_t i = 0; i < sizeof(taken) / sizeof(taken[0]); i++)
+        ck_assert_msg(check_agree(DOC_CALL, taken[i], strlen(taken[i]), NULL, 0), "declined %s",
+                      taken[i]);
+    for (size_t i = 0; i < sizeof(declined) / sizeof(declined[0]); i++)
+        ck_assert_msg(!check_agree(DOC_CALL, declined[i], strlen(declined[i]), NULL, 0), "took %s",
+                      declined[i]);
+
+    /* Line ends are normalised (XML 1.0, 2.11), character references not. */
+    ck_assert_int_eq(parse(taken[1]), 0);
+    expect_str(param(0), XR_STRING, "a\nb\nc", 5);
+    ck_assert_int_eq(parse(CALL(PARAM("<string>a&#13;&#10;b</string>"))), 0);
+    expect_str(param(0), XR_STRING, "a\r\nb", 4);
+
+    /* Deeper than the scanner follows: libxml2 reads it. */
+    struct buf b = BUF_INIT;
+    struct xr_limits lim = {.max_depth = 250, .max_elements = 0};
+    nested_arrays(&b, (XRSCAN_MAX_DEPTH + 10) / 3);
+    ck_assert(!check_agree(DOC_CALL, b.data, b.len, &lim, 0));
+    ck_assert_int_eq(parse_len(b.data, b.len, &lim, 0), 0);
+    b.len = 0;
+    nested_arrays(&b, 10);
+    ck_assert(check_agree(DOC_CALL, b.data, b.len, &lim, 0));
+    buf_dispose(&b);
+}
+END_TEST
+
+START_TEST(fast_path_method_only_stops_after_the_method_name)
+{
+    /* Nothing after </methodName> is read: not the bad integer, not the
+     * broken markup, not the invalid UTF-8. */
+    static const char xml[] = "<methodCall><methodName> a.b </methodName><params><param><value>"
+                              "<int>x</int></value></param>\xff<broken";
+    struct outcome o;
+
+    parse_copy(DOC_CALL, xml, sizeof(xml) - 1, NULL, XR_PARSE_METHOD_ONLY | XR_PARSE_FAST_PATH_ONLY,
+               arena, &o);
+    ck_assert_int_eq(o.rc, 0);
+    ck_assert_str_eq(o.call.method, "a.b");
+    ck_assert_ptr_null(o.call.params);
+    ck_assert(check_agree(DOC_CALL, xml, sizeof(xml) - 1, NULL, XR_PARSE_METHOD_ONLY));
+    ck_assert(!check_agree(DOC_CALL, xml, sizeof(xml) - 1, NULL, XR_PARSE_FULL));
+}
+END_TEST
+
+/* ------------------------------------------------------------------------ */
+/* The writer: the same bytes as before it was made fast                    */
+
+/* Text escaped as the writer did it before, one byte at a time. */
+static void reference_text(struct buf *out, const char *s, size_t len)
+{
+    for (size_t i = 0; i < len;) {
+        unsigned char c = (unsigned char)s[i];
+        unsigned cp = 0;
+        size_t n = c >= 0x80 ? utf8_decode((const unsigned char *)s + i, len - i, &cp) : 0;
+        if (c == '&')
+            buf_append_str(out, "&amp;");
+        else if (c == '<')
+            buf_append_str(out, "&lt;");
+        else if (c == '>')
+            buf_append_str(out, "&gt;");
+        else if (c == '\r')
+            buf_append_str(out, "&#13;");
+        else if (c == '\t' || c == '\n' || (c >= 0x20 && c < 0x80))
+            buf_append_char(out, (char)c);
+        else if (n != 0 && cp != 0xfffe && cp != 0xffff) {
+            buf_append(out, s + i, n);
+            i += n;
+            continue;
+        } else
+            buf_append_str(out, "\xef\xbf\xbd");
+        i++;
+    }
+}
+
+START_TEST(written_text_is_escaped_as_before)
+{
+    static const char *const pieces[] = {"a",
+                                         "&",
+                                         "<",
+                                         ">",
+                                         "\r",
+                                         "\n",
+                                         "\t",
+                                         "\x01",
+                                         "\x7f",
+                                         "\xc3\xa9",
+                                         "\xc3",
+                                         "\xff",
+                                         "\xed\xa0\x80",
+                                         "\xef\xbf\xbe",
+                                         "\xf0\x9f\x98\x80",
+                                         "\xf0\x9f",
+                                         "\xe2\x82\xac",
+                                         "\x80",
+                                         "\0",
+                                         "]]>"};
+
+    for (int i = 0; i < 20000; i++) {
+        struct buf text = BUF_INIT, want = BUF_INIT;
+        for (unsigned n = below(12); n > 0; n--) {
+            const char *piece = PICK(pieces);
+            buf_append(&text, piece, piece[0] == '\0' ? 1 : strlen(piece));
+        }
+        buf_append_str(&want, "<value><string>");
+        reference_text(&want, text.data ? text.data : "", text.len);
+        buf_append_str(&want, "</string></value>");
+        const char *got = written(xr_value_new_string(arena, XR_STRING, text.data, text.len));
+        ck_assert_str_eq(got, buf_cstr(&want));
+        buf_dispose(&text);
+        buf_dispose(&want);
+    }
+}
+END_TEST
+
+START_TEST(written_integers_and_doubles_are_as_before)
+{
+    static const double edges[] = {0.0,
+                                   -0.0,
+                                   1e15,
+                                   1e15 - 1,
+                                   999999999999999.9,
+                                   1e-4,
+                                   -1e-4,
+                                   9.999999999999999e-5,
+                                   0.1,
+                                   0.3,
+                                   1.0 / 3,
+                                   2.0 / 3,
+                                   5e-324,
+                                   DBL_MIN,
+                                   DBL_MAX,
+                                   9007199254740992.0,
+                                   123456789012345.0,
+                                   12.5,
+                                   100.0,
+                                   1e22};
+    char want[64];
+
+    for (int i = 0; i < 200000; i++) {
+        double d;
+        if (i < (int)(sizeof(edges) / sizeof(edges[0])))
+            d = edges[i];
+        else
+            d = gen_double();
+        if (i % 3 == 0)
+            d = nextafter(d, chance(2) ? INFINITY : -INFINITY);
+        if (!isfinite(d))
+            continue;
+        size_t n = jsonw_format_double(want, d);
+        struct buf b = BUF_INIT;
+        xr_write_value(&b, xr_value_new_double(arena, d));
+        ck_assert_msg(b.len == n + 32 && memcmp(b.data + 15, want, n) == 0,
+                      "%.17g written as %.*s, not %s", d, (int)b.len, b.data, want);
+        buf_dispose(&b);
+
+        int64_t v = (int64_t)rnd() >> below(64);
+        int wide = v < INT32_MIN || v > INT32_MAX;
+        snprintf(want, sizeof(want),
+                 wide ? "<value><i8>%lld</i8></value>" : "<value><int>%lld</int></value>",
+                 (long long)v);
+        ck_assert_str_eq(written(xr_value_new_int(arena, v)), want);
+    }
+    ck_assert_str_eq(written(xr_value_new_int(arena, INT64_MAX)),
+                     "<value><i8>9223372036854775807</i8></value>");
+
+    /* The writers append: what the buffer held stays. */
+    struct buf b = BUF_INIT;
+    buf_append_str(&b, "head");
+    xr_write_value(&b, xr_value_new_double(arena, 2.5));
+    ck_assert_str_eq(buf_cstr(&b), "head<value><double>2.5</double></value>");
+    buf_dispose(&b);
+}
+END_TEST
+
+START_TEST(doubles_are_read_exactly_as_strtod_reads_them)
+{
+    static const char *const signs[] = {"", "", "-", "+"};
+    static const char *const exps[] = {"e", "E", "e+", "e-", "E-"};
+
+    for (int i = 0; i < 30000; i++) {
+        struct buf text = BUF_INIT, xml = BUF_INIT;
+        buf_append_str(&text, PICK(signs));
+        for (unsigned n = below(i % 2 ? 8 : 22); n > 0; n--)
+            buf_append_char(&text, (char)('0' + below(10)));
+        if (chance(2)) {
+            buf_append_char(&text, '.');
+            for (unsigned n = below(i % 2 ? 6 : 22); n > 0; n--)
+                buf_append_char(&text, (char)('0' + below(10)));
+        }
+        if (chance(3)) {
+            buf_append_str(&text, PICK(exps));
+            for (unsigned n = below(4); n > 0; n--)
+                buf_append_char(&text, (char)('0' + below(10)));
+        }
+        const char *s = buf_cstr(&text);
+        char *end = NULL;
+        double want = strtod(s, &end);
+        int ok = text.len > 0 && end == s + text.len;
+        buf_appendf(&xml, CALL(PARAM("<double>%s</double>")), s);
+        int rc = xr_parse_call(arena, xml.data, xml.len, NULL, 0, &call, &err);
+        ck_assert_msg(rc == (ok ? 0 : -1), "'%s' read with %d", s, rc);
+        if (ok)
+            ck_assert_msg(memcmp(&param(0)->u.d, &want, sizeof(want)) == 0,
+                          "'%s' read as %.17g, not %.17g", s, param(0)->u.d, want);
+        else
+            ck_assert_int_eq(err.code, XR_FAULT_INVALID_PARAMS);
+        buf_dispose(&text);
+        buf_dispose(&xml);
+    }
+}
+END_TEST
+
 Suite *xmlrpc_suite(void)
 {
     Suite *s = suite_create("xmlrpc");
@@ -1006,6 +2363,17 @@ Suite *xmlrpc_suite(void)
     tcase_add_test(tc, writes_calls_responses_and_faults);
     tcase_add_test(tc, written_responses_and_calls_parse_back);
     tcase_add_test(tc, builders_and_type_names);
+    tcase_add_test(tc, written_text_is_escaped_as_before);
+    tcase_add_test(tc, written_integers_and_doubles_are_as_before);
+    tcase_add_test(tc, doubles_are_read_exactly_as_strtod_reads_them);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("fast_path");
+    tcase_set_timeout(tc, UNIT_TIMEOUT);
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, fast_path_takes_what_clients_send_and_declines_the_rest);
+    tcase_add_test(tc, fast_path_method_only_stops_after_the_method_name);
+    tcase_add_test(tc, fast_path_agrees_with_libxml2_on_generated_documents);
     suite_add_tcase(s, tc);
     return s;
 }
