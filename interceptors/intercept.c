@@ -104,7 +104,7 @@ static int events_record(void *state, const struct intercept_rule *rule,
     struct events_state *st = state;
     struct buf type = BUF_INIT;
     struct buf body = BUF_INIT;
-    struct xr_error err = {0, {0}};
+    struct xr_error err = {0};
     struct event_envelope env;
     int rc = -1;
 

@@ -50,15 +50,16 @@ static int is_space(unsigned char c)
 
 /*
  * A final group of n sextets followed by `pads` '=' is valid when it carries
- * at least one whole byte (n >= 2) and, if padded at all, is padded to four.
+ * at least one whole byte (n >= 2) and is padded to four. Padding is
+ * required (RFC 2045, which XML-RPC's base64 follows): the legacy a client
+ * talks to refuses "AQ" (Python's binascii: "Incorrect padding"), and a call
+ * the legacy would refuse must not run on a new service.
  */
 static int tail_is_valid(unsigned n, unsigned pads)
 {
     if (n == 0)
         return pads == 0;
-    if (n == 1)
-        return 0;
-    return pads == 0 || n + pads == 4;
+    return n >= 2 && n + pads == 4;
 }
 
 int base64_decode(struct arena *a, const char *text, size_t len, const char **out, size_t *out_len)

@@ -292,8 +292,9 @@ struct parser {
     const char *text;
     size_t text_len;
     struct buf gather;
-    int failed;   /* err holds the cause; the parser has been stopped */
-    int finished; /* XR_PARSE_METHOD_ONLY got what it wanted and stopped */
+    int failed;    /* err holds the cause; the parser has been stopped */
+    int call_root; /* the root is <methodCall>, or a DOCTYPE says it is */
+    int finished;  /* XR_PARSE_METHOD_ONLY got what it wanted and stopped */
     struct xr_error err;
     struct xr_error first; /* libxml2's first error (code 0: none yet) */
     const char *method;
@@ -531,7 +532,12 @@ static struct xr_value *scalar_value(struct parser *p, const struct frame *f)
 
     if (f->type == XR_STRING) /* strings keep every byte, whitespace included */
         return xr_value_new_string(p->arena, XR_STRING, s, len);
-    trim(&s, &len);
+    /* Numbers may carry blanks around them, as the legacy's own readers
+     * (Python's int() and float()) allow; a boolean or a date may not, and
+     * the legacy refuses them: a call it would refuse must not run on a new
+     * service instead. */
+    if (f->type == XR_INT || f->type == XR_DOUBLE)
+        trim(&s, &len);
     switch (f->type) {
     case XR_INT:
         v = xr_value_new(p->arena, XR_INT);
@@ -618,6 +624,8 @@ static int check_child(struct parser *p, struct frame *parent, const struct elem
     const struct rule *r = &rules[parent->node];
     const char *tag = e->tag;
 
+    if (parent->node == N_DOCUMENT && e->node == N_METHOD_CALL)
+        p->call_root = 1;
     if (parent->node == N_DOCUMENT && e->node != p->root) {
         fail(p, XR_FAULT_INVALID_REQUEST, "root element is <%s>, expected <%s>", tag,
              p->root == N_METHOD_CALL ? "methodCall" : "methodResponse");
@@ -754,8 +762,10 @@ static void end_method_name(struct parser *p)
     const char *s = p->text;
     size_t len = p->text_len;
 
-    trim(&s, &len);
-    if (len == 0) {
+    /* Kept as sent, blanks included: the legacy looks the name up as it
+     * is, so " stock.adjust" is no method there, and must not become
+     * stock.adjust on the way to a new service. */
+    if (len == 0 || is_blank(s, len)) {
         fail(p, XR_FAULT_INVALID_REQUEST, "empty <methodName>");
         return;
     }
@@ -883,8 +893,15 @@ static void on_end(void *ctx, const xmlChar *localname, const xmlChar *prefix, c
 static void on_doctype(void *ctx, const xmlChar *name, const xmlChar *external_id,
                        const xmlChar *system_id)
 {
+    struct parser *p = parser_of(ctx);
     (void)name, (void)external_id, (void)system_id;
-    fail_doc(parser_of(ctx), XR_FAULT_PARSE, "DOCTYPE is not allowed");
+    /* XML-RPC has no use for a DOCTYPE, and the name it declares proves
+     * nothing (billion laughs declares "lolz" around a <methodCall>): a body
+     * posted to an XML-RPC endpoint with one is an attack or a mistake, and
+     * either way it is refused as the call it pretends to be, with a fault
+     * from a route that would have parsed it. */
+    p->call_root = 1;
+    fail_doc(p, XR_FAULT_PARSE, "DOCTYPE is not allowed");
 }
 
 static void on_entity_decl(void *ctx, const xmlChar *name, int type, const xmlChar *public_id,
@@ -961,6 +978,13 @@ static void on_error(void *ctx, xmlErrorPtr e)
     if (p->first.code != 0 || e->level < XML_ERR_ERROR || e->domain == XML_FROM_NAMESPACE)
         return;
     libxml_error(e, &p->first);
+    /* libxml2's push parser calls a body that stops inside an element
+     * "Extra content at the end of the document", which sends a reader
+     * looking for bytes that are not there: say what happened. */
+    if (e->code == XML_ERR_DOCUMENT_END && p->depth > 0)
+        snprintf(p->first.message, sizeof(p->first.message),
+                 "line %d: the body ends inside <%s>: it was cut short", e->line,
+                 p->stack[p->depth].tag);
 }
 
 /*
@@ -1016,6 +1040,7 @@ static void parser_restart(struct parser *p)
     text_drop(p);
     p->failed = 0;
     p->finished = 0;
+    p->call_root = 0;
     memset(&p->err, 0, sizeof(p->err));
     memset(&p->first, 0, sizeof(p->first));
     p->method = NULL;
@@ -1200,8 +1225,10 @@ int xr_parse_call(struct arena *a, const char *body, size_t len, const struct xr
     int rc = -1;
 
     parser_init(&p, a, lim, N_METHOD_CALL, flags);
-    if (parse_body(&p, body, len, err) < 0)
+    if (parse_body(&p, body, len, err) < 0) {
+        err->call_root = p.call_root;
         goto out;
+    }
     out->method = p.method;
     out->method_len = p.method_len;
     out->params = NULL;

@@ -114,6 +114,11 @@ struct xr_limits {
 struct xr_error {
     int code;
     char message[256];
+    /* xr_parse_call only: the document is a <methodCall> (its root element
+     * was one, or its DOCTYPE named one), so it is a call even though it
+     * could not be read: a client's call, to be answered with a fault, not
+     * some other XML. */
+    int call_root;
 };
 
 enum xr_parse_flags {

@@ -71,10 +71,11 @@ struct txn {
     size_t request_id_len;
 
     /* The XML-RPC call, when the body is one. */
-    int call_read; /* the body was looked at (parsing is skipped when no route needs it) */
-    int full_read; /* a full parse was tried: never again, whatever it gave */
-    int is_call;   /* at least the method name was read */
-    int params_ok; /* ...and the whole call parsed */
+    int call_read;       /* the body was looked at (parsing is skipped when no route needs it) */
+    int full_read;       /* a full parse was tried: never again, whatever it gave */
+    int is_call;         /* at least the method name was read */
+    int unreadable_call; /* a <methodCall> whose method name could not be read */
+    int params_ok;       /* ...and the whole call parsed */
     struct xr_call call;
     struct xr_error call_error;
 
@@ -167,6 +168,7 @@ static void reply_text(struct txn *t, int status, const char *message)
 }
 
 static void read_call(struct txn *t, int flags);
+static int client_sent_call(const struct txn *t);
 
 /* A failure the proxy answers itself: an XML-RPC fault for a call (with
  * HTTP 200, as XML-RPC requires), an HTTP status for anything else. When no
@@ -176,7 +178,7 @@ static void reply_error(struct txn *t, int status, int64_t fault_code, const cha
     log_info("request %s: %s", t->request_id, message);
     if (!t->call_read)
         read_call(t, XR_PARSE_METHOD_ONLY);
-    if (t->is_call)
+    if (client_sent_call(t))
         reply_fault(t, fault_code, message);
     else
         reply_text(t, status, message);
@@ -815,10 +817,14 @@ static void adapt(struct txn *t)
     if (!t->params_ok) {
         /* Only a call the adapter can read may go to a new service; the
          * legacy would have been sent the bytes as they were. */
-        if (t->is_call)
-            reply_fault(t, t->call_error.code, t->call_error.message);
+        char message[400];
+        snprintf(message, sizeof(message), "route %s: %s", t->route->name,
+                 client_sent_call(t) ? t->call_error.message
+                                     : "the route needs an XML-RPC call and the body is not one");
+        if (client_sent_call(t))
+            reply_fault(t, t->call_error.code, message);
         else
-            reply_text(t, 400, "the route needs an XML-RPC call and the body is not one");
+            reply_text(t, 400, message);
         return;
     }
     t->mode = ANSWER_BUFFER;
@@ -956,6 +962,15 @@ static void read_call(struct txn *t, int flags)
     if (flags == XR_PARSE_FULL && xr_parse_call(t->arena, t->body, t->body_len, &cfg->xr_limits,
                                                 XR_PARSE_METHOD_ONLY, &t->call, &ignored) == 0)
         t->is_call = 1;
+    else
+        t->unreadable_call = t->call_error.call_root;
+}
+
+/* The client sent an XML-RPC call, readable or not: failures are answered
+ * with faults. */
+static int client_sent_call(const struct txn *t)
+{
+    return t->is_call || t->unreadable_call;
 }
 
 /* The client's X-Request-Id, or a new one: every log line, event and
@@ -986,6 +1001,7 @@ static struct router_request router_request_of(const struct txn *t, const char *
         .path_len = t->req->path_len,
         .xmlrpc_method = method,
         .xmlrpc_method_len = method_len,
+        .unreadable_call = method == NULL && t->unreadable_call,
         .headers = &t->req->msg,
     };
     return rr;
@@ -1062,9 +1078,12 @@ static void route_request(struct txn *t)
                                                  t->is_call ? t->call.method_len : 0);
     t->route = router_match(cfg_of(t), &rr);
     if (t->route == NULL) {
-        char message[300];
+        char message[400];
         if (t->is_call)
             snprintf(message, sizeof(message), "no route for method %s", t->call.method);
+        else if (t->unreadable_call)
+            snprintf(message, sizeof(message),
+                     "no route for a call whose method cannot be read: %s", t->call_error.message);
         else
             snprintf(message, sizeof(message), "no route for %.*s %.*s", (int)req->method_len,
                      req->method, (int)req->path_len, req->path);

@@ -66,6 +66,12 @@ static int conditions_hold(const struct route *rt, const struct router_request *
     return 1;
 }
 
+/* A glob of stars only: the route takes a call whatever its name. */
+static int takes_any_method(const struct route *rt)
+{
+    return rt->pattern_len > 0 && strspn(rt->pattern, "*") == rt->pattern_len;
+}
+
 const struct route *router_match(const struct config *c, const struct router_request *r)
 {
     for (size_t i = 0; i < c->nroutes; i++) {
@@ -79,6 +85,8 @@ const struct route *router_match(const struct config *c, const struct router_req
             if (r->xmlrpc_method != NULL &&
                 router_glob_match(rt->pattern, rt->pattern_len, r->xmlrpc_method,
                                   r->xmlrpc_method_len))
+                return rt;
+            if (r->unreadable_call && takes_any_method(rt))
                 return rt;
             break;
         case ROUTE_MATCH_HTTP:

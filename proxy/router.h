@@ -29,6 +29,11 @@ struct router_request {
     size_t path_len;
     const char *xmlrpc_method; /* NULL when the body is not an XML-RPC call */
     size_t xmlrpc_method_len;
+    /* A <methodCall> whose method name could not be read (a DOCTYPE, broken
+     * markup before <methodName>): it takes the first xmlrpc route that
+     * would take any method, or a non-xmlrpc route, as a call of unknown
+     * name would. */
+    int unreadable_call;
     const struct http_message *headers; /* for header conditions; NULL: none hold */
 };
 

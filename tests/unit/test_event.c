@@ -122,7 +122,7 @@ static json_object *member(json_object *o, const char *key)
 START_TEST(event_has_every_attribute_in_order)
 {
     struct buf b = BUF_INIT;
-    struct xr_error err = {0, {0}};
+    struct xr_error err = {0};
     struct xr_value *result = xr_value_new(arena, XR_STRUCT);
     xr_struct_add(arena, result, "ok", xr_value_new(arena, XR_BOOL));
     xr_struct_add(arena, result, "left", xr_value_new_int(arena, 7));
@@ -183,7 +183,7 @@ END_TEST
 START_TEST(fault_answer_has_null_result_and_fault_object)
 {
     struct buf b = BUF_INIT;
-    struct xr_error err = {0, {0}};
+    struct xr_error err = {0};
     struct xr_response resp = {1, NULL, -32500, "out of \"stock\"", 14};
     struct event_envelope env = sample_envelope();
     struct event_exchange x = sample_exchange(&resp);
@@ -209,7 +209,7 @@ END_TEST
 START_TEST(missing_parts_are_null)
 {
     struct buf b = BUF_INIT;
-    struct xr_error err = {0, {0}};
+    struct xr_error err = {0};
     struct event_envelope env = sample_envelope();
     struct event_exchange x = sample_exchange(NULL);
     x.params = NULL;
@@ -242,7 +242,7 @@ END_TEST
 START_TEST(nan_param_is_an_error)
 {
     struct buf b = BUF_INIT;
-    struct xr_error err = {0, {0}};
+    struct xr_error err = {0};
     struct event_envelope env = sample_envelope();
     struct event_exchange x = sample_exchange(NULL);
     struct xr_value *params = xr_value_new(arena, XR_ARRAY);
@@ -260,7 +260,7 @@ END_TEST
 START_TEST(nan_result_is_an_error)
 {
     struct buf b = BUF_INIT;
-    struct xr_error err = {0, {0}};
+    struct xr_error err = {0};
     struct xr_response resp = {0, xr_value_new_double(arena, INFINITY), 0, NULL, 0};
     struct event_envelope env = sample_envelope();
     struct event_exchange x = sample_exchange(&resp);

@@ -56,8 +56,14 @@ static struct config *table(void)
 static const char *route_for(const struct config *c, const char *method, const char *path,
                              const char *call)
 {
-    struct router_request r = {method, strlen(method),          path, strlen(path),
-                               call,   call ? strlen(call) : 0, NULL};
+    struct router_request r = {
+        .http_method = method,
+        .http_method_len = strlen(method),
+        .path = path,
+        .path_len = strlen(path),
+        .xmlrpc_method = call,
+        .xmlrpc_method_len = call ? strlen(call) : 0,
+    };
     const struct route *rt = router_match(c, &r);
     return rt ? rt->name : "(none)";
 }
@@ -107,8 +113,15 @@ static const char *route_for_head(const struct config *c, const char *head, cons
     struct http_error err;
     struct http_limits lim = {16384, HTTP_MAX_HEADERS};
     ck_assert_int_gt(http_parse_request(head, strlen(head), &lim, &req, &err), 0);
-    struct router_request r = {req.method, req.method_len,          req.path, req.path_len,
-                               call,       call ? strlen(call) : 0, &req.msg};
+    struct router_request r = {
+        .http_method = req.method,
+        .http_method_len = req.method_len,
+        .path = req.path,
+        .path_len = req.path_len,
+        .xmlrpc_method = call,
+        .xmlrpc_method_len = call ? strlen(call) : 0,
+        .headers = &req.msg,
+    };
     const struct route *rt = router_match(c, &r);
     return rt ? rt->name : "(none)";
 }
@@ -177,6 +190,32 @@ START_TEST(glob_inclusion)
 }
 END_TEST
 
+/* Issue 4: a <methodCall> whose name cannot be read (a DOCTYPE, broken
+ * markup) is still a call: it takes the first xmlrpc route that takes any
+ * method, never one that needs a name to match. */
+START_TEST(issue4_an_unreadable_call_takes_only_routes_for_any_method)
+{
+    static const char text[] = "upstream legacy http://127.0.0.1:8000/RPC2\n"
+                               "upstream svc http://127.0.0.1:9001/rpc kind=json\n"
+                               "route stock xmlrpc stock.* -> svc\n"
+                               "route all   xmlrpc **      -> svc\n"
+                               "route rest  *              -> legacy\n";
+    struct buf errors = BUF_INIT;
+    struct config *c = config_parse("t.conf", text, sizeof(text) - 1, &errors);
+    ck_assert_msg(c != NULL, "%s", buf_cstr(&errors));
+    struct router_request r = {.http_method = "POST",
+                               .http_method_len = 4,
+                               .path = "/RPC2",
+                               .path_len = 5,
+                               .unreadable_call = 1};
+    ck_assert_str_eq(router_match(c, &r)->name, "all");
+    r.unreadable_call = 0; /* not a call at all: only non-xmlrpc routes */
+    ck_assert_str_eq(router_match(c, &r)->name, "rest");
+    config_unref(c);
+    buf_dispose(&errors);
+}
+END_TEST
+
 Suite *router_suite(void)
 {
     Suite *s = suite_create("router");
@@ -189,6 +228,7 @@ Suite *router_suite(void)
     tcase_add_test(tc, no_route_matches_without_a_catch_all);
     tcase_add_test(tc, header_conditions_narrow_any_route);
     tcase_add_test(tc, glob_inclusion);
+    tcase_add_test(tc, issue4_an_unreadable_call_takes_only_routes_for_any_method);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -341,7 +341,10 @@ END_TEST
 START_TEST(booleans_are_zero_or_one_only)
 {
     ck_assert_int_eq(one("<boolean>0</boolean>")->u.b, 0);
-    ck_assert_int_eq(one("<boolean> 1 </boolean>")->u.b, 1);
+    ck_assert_int_eq(one("<boolean>1</boolean>")->u.b, 1);
+    /* Issue 4: the legacy (Python's reader) refuses blanks in a boolean, so
+     * the proxy does too, rather than run the call on a new service. */
+    expect_value_fail("<boolean> 1 </boolean>", XR_FAULT_INVALID_PARAMS, "' 1 '");
     expect_value_fail("<boolean>2</boolean>", XR_FAULT_INVALID_PARAMS, "'2'");
     expect_value_fail("<boolean>true</boolean>", XR_FAULT_INVALID_PARAMS, "'true'");
     expect_value_fail("<boolean></boolean>", XR_FAULT_INVALID_PARAMS, "<boolean>");
@@ -375,7 +378,9 @@ START_TEST(base64_ignores_line_breaks_and_checks_padding)
     expect_str(one("<base64>YQ==</base64>"), XR_BASE64, "a", 1);
     expect_str(one("<base64>YWI=</base64>"), XR_BASE64, "ab", 2);
     expect_str(one("<base64>YWJj</base64>"), XR_BASE64, "abc", 3);
-    expect_str(one("<base64>YWI</base64>"), XR_BASE64, "ab", 2); /* unpadded tail */
+    /* Issue 4: padding is required, as the legacy requires it. */
+    expect_value_fail("<base64>YWI</base64>", XR_FAULT_INVALID_PARAMS, "'YWI'");
+    expect_value_fail("<base64>YQ</base64>", XR_FAULT_INVALID_PARAMS, "'YQ'");
     expect_str(one("<base64></base64>"), XR_BASE64, "", 0);
     expect_str(one("<base64/>"), XR_BASE64, "", 0);
     expect_str(one("<base64>AP8A</base64>"), XR_BASE64, "\0\xff\0", 3);
@@ -455,8 +460,9 @@ START_TEST(whitespace_between_elements_is_ignored_but_strings_keep_theirs)
                       "<param><value>  untyped\n  kept </value></param>\n  </params>\n"
                       "</methodCall>\n";
     ck_assert_int_eq(parse(xml), 0);
-    ck_assert_str_eq(call.method, "a.b");
-    ck_assert_uint_eq(call.method_len, 3);
+    /* Issue 4: a method name is kept as sent, as the legacy looks it up. */
+    ck_assert_str_eq(call.method, " \n a.b \t");
+    ck_assert_uint_eq(call.method_len, 8);
     expect_str(param(0), XR_STRING, "  two  \n spaces ", 16);
     ck_assert_int_eq(param(1)->u.list.first->u.i, 1);
     expect_str(param(2), XR_STRING, "  untyped\n  kept ", 17);
@@ -521,7 +527,7 @@ END_TEST
 
 START_TEST(method_only_stops_after_the_method_name)
 {
-    const char *xml = PROLOGUE "<methodCall><methodName>\n stock.get \n</methodName><params>"
+    const char *xml = PROLOGUE "<methodCall><methodName>stock.get</methodName><params>"
                                "<param><value><int>not a number</int></value></param>"
                                "<broken></params>";
     ck_assert_int_eq(parse_len(xml, strlen(xml), NULL, XR_PARSE_METHOD_ONLY), 0);
@@ -636,6 +642,43 @@ static void expect_refused_quickly(const char *xml, size_t len)
     ck_assert_msg(ms < 200, "took %llu ms", (unsigned long long)ms);
     ck_assert_str_eq(err.message, "DOCTYPE is not allowed");
 }
+
+/* Issue 4: a refused call still says it was a call, so the proxy routes it
+ * as one (a fault from an adapter route) instead of as other XML. */
+START_TEST(issue4_a_refused_call_says_it_was_a_call)
+{
+    struct xr_call c;
+    struct xr_error e;
+    static const char *const calls[] = {
+        "<!DOCTYPE methodCall [<!ENTITY a \"x\">]><methodCall><methodName>m</methodName>"
+        "</methodCall>",
+        "<methodCall><params></methodCall>",
+        "<?xml version=\"1.0\"?><methodCall><bogus/></methodCall>",
+        /* any DOCTYPE: its name proves nothing */
+        "<!DOCTYPE lolz [<!ENTITY lol \"lol\">]><methodCall><methodName>m</methodName>"
+        "</methodCall>",
+        "<!DOCTYPE html><html/>",
+    };
+    static const char *const others[] = {
+        "<soap:Envelope xmlns:soap=\"urn:x\"/>",
+        "<methodResponse><params/></methodResponse>",
+        "not xml",
+    };
+    for (size_t i = 0; i < sizeof(calls) / sizeof(calls[0]); i++) {
+        memset(&e, 0, sizeof(e));
+        ck_assert_int_eq(
+            xr_parse_call(arena, calls[i], strlen(calls[i]), NULL, XR_PARSE_FULL, &c, &e), -1);
+        ck_assert_msg(e.call_root, "%s", calls[i]);
+    }
+    for (size_t i = 0; i < sizeof(others) / sizeof(others[0]); i++) {
+        memset(&e, 0, sizeof(e));
+        ck_assert_int_eq(
+            xr_parse_call(arena, others[i], strlen(others[i]), NULL, XR_PARSE_METHOD_ONLY, &c, &e),
+            -1);
+        ck_assert_msg(!e.call_root, "%s", others[i]);
+    }
+}
+END_TEST
 
 START_TEST(billion_laughs_is_refused)
 {
@@ -1050,7 +1093,7 @@ START_TEST(written_responses_and_calls_parse_back)
     xr_value_append(params, xr_value_new_string(arena, XR_STRING, " \r\n\t ", 5));
     xr_write_call(&b, " m ", 3, params);
     ck_assert_int_eq(parse_len(b.data, b.len, NULL, 0), 0);
-    ck_assert_str_eq(call.method, "m");
+    ck_assert_str_eq(call.method, " m ");
     ck_assert(param(0)->u.d == 0.0 && signbit(param(0)->u.d));
     ck_assert(param(1)->u.d == 1e-300);
     ck_assert(param(2)->u.d == DBL_MAX);
@@ -1446,6 +1489,9 @@ static void put_pad(struct buf *b, const struct style *st)
 }
 
 /* <tag>text</tag>, with whitespace around text that is read trimmed. */
+/* `trimmed`: the reader ignores blanks around the text (numbers, base64),
+ * so some may be added; booleans, dates and method names are read as
+ * they are, blanks included. */
 static void put_scalar(struct buf *b, const struct style *st, const char *tag, const char *text,
                        size_t len, int trimmed)
 {
@@ -1564,13 +1610,13 @@ static void put_typed(struct buf *b, const struct style *st, const struct xr_val
         put_int(b, st, v->u.i);
         break;
     case XR_BOOL:
-        put_scalar(b, st, "boolean", v->u.b ? "1" : "0", 1, 1);
+        put_scalar(b, st, "boolean", v->u.b ? "1" : "0", 1, 0);
         break;
     case XR_DOUBLE:
         put_double(b, st, v->u.d);
         break;
     case XR_DATETIME:
-        put_scalar(b, st, "dateTime.iso8601", v->u.str.ptr, v->u.str.len, 1);
+        put_scalar(b, st, "dateTime.iso8601", v->u.str.ptr, v->u.str.len, 0);
         break;
     case XR_BASE64:
         put_base64(b, st, v);
@@ -1661,7 +1707,7 @@ static void put_call(struct buf *b, const struct style *st, const char *method, 
     const char *root = open_tag(b, st, "methodCall");
     put_gap(b, st);
     if (!name_last) {
-        put_scalar(b, st, "methodName", method, method_len, 1);
+        put_scalar(b, st, "methodName", method, method_len, 0);
         put_gap(b, st);
     }
     if (!no_params) {
@@ -1669,7 +1715,7 @@ static void put_call(struct buf *b, const struct style *st, const char *method, 
         put_gap(b, st);
     }
     if (name_last) {
-        put_scalar(b, st, "methodName", method, method_len, 1);
+        put_scalar(b, st, "methodName", method, method_len, 0);
         put_gap(b, st);
     }
     close_tag(b, root, "methodCall");
@@ -2137,7 +2183,7 @@ START_TEST(fast_path_method_only_stops_after_the_method_name)
     parse_copy(DOC_CALL, xml, sizeof(xml) - 1, NULL, XR_PARSE_METHOD_ONLY | XR_PARSE_FAST_PATH_ONLY,
                arena, &o);
     ck_assert_int_eq(o.rc, 0);
-    ck_assert_str_eq(o.call.method, "a.b");
+    ck_assert_str_eq(o.call.method, " a.b ");
     ck_assert_ptr_null(o.call.params);
     ck_assert(check_agree(DOC_CALL, xml, sizeof(xml) - 1, NULL, XR_PARSE_METHOD_ONLY));
     ck_assert(!check_agree(DOC_CALL, xml, sizeof(xml) - 1, NULL, XR_PARSE_FULL));
@@ -2341,6 +2387,7 @@ Suite *xmlrpc_suite(void)
     tc = tcase_create("attacks_and_limits");
     tcase_set_timeout(tc, UNIT_TIMEOUT);
     tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, issue4_a_refused_call_says_it_was_a_call);
     tcase_add_test(tc, billion_laughs_is_refused);
     tcase_add_test(tc, quadratic_blowup_is_refused);
     tcase_add_test(tc, external_entities_are_refused);

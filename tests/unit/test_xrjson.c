@@ -1544,7 +1544,7 @@ static void differ(const char *text, size_t len, unsigned max_depth, struct tall
     struct json_object *j = NULL;
     const char *jc_why = NULL;
     struct xr_value *v = NULL;
-    struct xr_error e = {0, ""};
+    struct xr_error e = {0};
     struct expect want;
     char why[256] = "";
 
