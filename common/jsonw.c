@@ -1,5 +1,6 @@
 #include "common/jsonw.h"
 
+#include "common/decimal.h"
 #include "common/utf8.h"
 
 #include <math.h>
@@ -76,6 +77,13 @@ void jsonw_i64(struct buf *b, int64_t v)
 
 size_t jsonw_format_double(char *out, double d)
 {
+    /* Short decimals (prices, ratios) without printf and strtod; the same
+     * bytes either way. */
+    size_t fast = decimal_format_short(out, d);
+    if (fast != 0) {
+        out[fast] = '\0';
+        return fast;
+    }
     /* Fifteen significant digits round-trip for most values that people
      * write; try it first and fall back to 16 and 17, which always do. */
     int n = 0;

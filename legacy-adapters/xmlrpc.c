@@ -1,5 +1,6 @@
 #include "legacy-adapters/xmlrpc.h"
 
+#include "common/decimal.h"
 #include "common/jsonw.h"
 #include "common/utf8.h"
 #include "legacy-adapters/base64.h"
@@ -423,65 +424,6 @@ static int parse_i64(const char *s, size_t len, int64_t *out)
     return 0;
 }
 
-/* The powers of ten that doubles hold exactly: 5^22 < 2^53. */
-static const double exact_pow10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
-                                     1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
-                                     1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
-#define EXACT_POW10_MAX ((int)(sizeof(exact_pow10) / sizeof(exact_pow10[0])) - 1)
-
-/* The largest integer below which doubles hold every integer. */
-#define EXACT_INT_MAX ((uint64_t)1 << 53)
-
-/*
- * Reads [+-]digits[.digits][(e|E)[+-]digits] (at least one mantissa digit)
- * without strtod, when its digits make an integer M <= 2^53 and its value
- * is M * 10^E with |E| <= 22: M and 10^E are exact doubles, so one
- * multiplication or division, rounded correctly as IEEE 754 does, gives
- * exactly the double strtod's correct rounding gives (Clinger's fast path,
- * "How to Read Floating Point Numbers Accurately", 1990). That covers the
- * prices and quantities clients send. Returns 0 with *out set, or -1 to
- * leave the text to strtod.
- */
-static int parse_decimal_exact(const char *s, size_t len, double *out)
-{
-    size_t i = 0, digits = 0;
-    uint64_t m = 0;
-    int neg = 0, frac = 0, exp = 0, exp_neg = 0;
-
-    if (i < len && (s[i] == '+' || s[i] == '-'))
-        neg = s[i++] == '-';
-    for (int seen_point = 0; i < len; i++) {
-        if (s[i] == '.' && !seen_point) {
-            seen_point = 1;
-            continue;
-        }
-        if (s[i] < '0' || s[i] > '9')
-            break;
-        m = m * 10 + (uint64_t)(s[i] - '0');
-        if (m > EXACT_INT_MAX)
-            return -1;
-        digits++;
-        frac += seen_point;
-    }
-    if (digits == 0)
-        return -1;
-    if (i < len && (s[i] == 'e' || s[i] == 'E')) {
-        if (++i < len && (s[i] == '+' || s[i] == '-'))
-            exp_neg = s[i++] == '-';
-        size_t first = i;
-        for (; i < len && s[i] >= '0' && s[i] <= '9' && exp <= 1000; i++)
-            exp = exp * 10 + (s[i] - '0');
-        if (i == first)
-            return -1; /* "1e": strtod leaves the 'e', so the text is refused */
-    }
-    int e = (exp_neg ? -exp : exp) - frac;
-    if (i != len || e < -EXACT_POW10_MAX || e > EXACT_POW10_MAX)
-        return -1;
-    double v = e >= 0 ? (double)m * exact_pow10[e] : (double)m / exact_pow10[-e];
-    *out = neg ? -v : v;
-    return 0;
-}
-
 /*
  * strtod() must consume exactly the trimmed text, which is copied to get
  * the NUL strtod needs (on the fast path the text lies in the body).
@@ -498,7 +440,7 @@ static int parse_double(const char *s, size_t len, double *out)
 
     if (len == 0 || memchr(s, 'x', len) || memchr(s, 'X', len) || memchr(s, '(', len))
         goto out;
-    if (parse_decimal_exact(s, len, out) == 0) {
+    if (decimal_parse_exact(s, len, out) == 0) {
         rc = 0;
         goto out;
     }
@@ -1390,119 +1332,23 @@ static void write_text(struct buf *out, const char *s, size_t len)
     put(out, run, (size_t)(p - run));
 }
 
-/* Writes the decimal digits of v, most significant first, ending at `end`;
- * returns where they start. */
-static char *format_u64(char *end, uint64_t v)
-{
-    do {
-        *--end = (char)('0' + v % 10);
-        v /= 10;
-    } while (v != 0);
-    return end;
-}
-
-static void put_i64(struct buf *out, int64_t i)
-{
-    char tmp[24];
-    char *end = tmp + sizeof(tmp);
-    /* Negated in unsigned arithmetic, so INT64_MIN does not overflow. */
-    uint64_t mag = i < 0 ? (uint64_t)0 - (uint64_t)i : (uint64_t)i;
-    char *p = format_u64(end, mag);
-
-    if (i < 0)
-        *--p = '-';
-    put(out, p, (size_t)(end - p));
-}
-
 static void write_int(struct buf *out, int64_t i)
 {
     /* <int> is 32 bits by the spec; wider values need the i8 extension. */
     if (i < INT32_MIN || i > INT32_MAX) {
         PUT_LIT(out, "<i8>");
-        put_i64(out, i);
+        buf_append_i64(out, i);
         PUT_LIT(out, "</i8>");
     } else {
         PUT_LIT(out, "<int>");
-        put_i64(out, i);
+        buf_append_i64(out, i);
         PUT_LIT(out, "</int>");
     }
-}
-
-/*
- * Writes m * 10^-k in the fixed notation of "%.15g", ending at `end`: the
- * integer part, then the fraction without trailing zeros, or ".0" for an
- * integer as jsonw adds. Returns where the text starts.
- */
-static char *format_fixed(char *end, uint64_t m, int k)
-{
-    char *p = end;
-
-    for (; k > 0 && m % 10 == 0; k--)
-        m /= 10;
-    if (k == 0) {
-        p -= 2;
-        memcpy(p, ".0", 2);
-        return format_u64(p, m);
-    }
-    for (; k > 0; k--) {
-        *--p = (char)('0' + m % 10);
-        m /= 10;
-    }
-    *--p = '.';
-    return format_u64(p, m);
-}
-
-/*
- * jsonw_format_double()'s text for d, made without printf and strtod when
- * that surely gives the same bytes; else returns 0 and the caller asks
- * jsonw. Money and most other doubles people send take this path.
- *
- * jsonw writes "%.15g" when that reads back as d (else "%.16g" or
- * "%.17g"), plus ".0" when the text looks like an integer. Here d is
- * searched as m / 10^k with m an integer of at most 10^15 and k <= 22: m
- * and 10^k are then exact doubles and the division rounds correctly, as
- * strtod does, so the decimal m * 10^-k, of at most 15 significant digits,
- * reads back as d. No other decimal of 15 significant digits lies within
- * half an ulp of d (they are at least 10^-15 * d apart, half an ulp is at
- * most 2^-53 * d), so that decimal is exactly what "%.15g" prints, in its
- * fixed notation when its decimal exponent is between -4 and 14 (C11
- * 7.21.6.1, the g conversion); other exponents are left to jsonw.
- */
-static size_t format_double_fast(char *out, double d)
-{
-    double a = fabs(d);
-    char tmp[48];
-    char *end = tmp + sizeof(tmp), *p = end;
-
-    if (d == 0) {
-        p -= 3;
-        memcpy(p, "0.0", 3);
-    } else if (a >= 1e-4 && a < 1e15) {
-        for (int k = 0; k <= EXACT_POW10_MAX; k++) {
-            double scaled = a * exact_pow10[k];
-            if (scaled >= 1e15)
-                return 0;
-            double m = floor(scaled + 0.5);
-            if (m / exact_pow10[k] == a) {
-                p = format_fixed(end, (uint64_t)m, k);
-                break;
-            }
-        }
-        if (p == end)
-            return 0;
-    } else {
-        return 0;
-    }
-    if (signbit(d))
-        *--p = '-';
-    memcpy(out, p, (size_t)(end - p));
-    return (size_t)(end - p);
 }
 
 static void write_double(struct buf *out, double d)
 {
     char tmp[32];
-    size_t n;
 
     /* Python writes repr(float): "nan", "inf", "-inf", and reads them back. */
     PUT_LIT(out, "<double>");
@@ -1512,8 +1358,6 @@ static void write_double(struct buf *out, double d)
         PUT_LIT(out, "inf");
     else if (isinf(d))
         PUT_LIT(out, "-inf");
-    else if ((n = format_double_fast(tmp, d)) != 0)
-        put(out, tmp, n);
     else
         put(out, tmp, jsonw_format_double(tmp, d));
     PUT_LIT(out, "</double>");

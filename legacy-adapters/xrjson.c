@@ -1,5 +1,6 @@
 #include "legacy-adapters/xrjson.h"
 
+#include "common/decimal.h"
 #include "common/jsonw.h"
 #include "common/utf8.h"
 #include "legacy-adapters/base64.h"
@@ -458,9 +459,13 @@ static struct xr_value *make_integer(struct reader *r, const char *text, size_t 
 static struct xr_value *make_double(struct reader *r, const char *text, size_t len)
 {
     char local[NUMBER_INLINE];
-    char *copy = len < sizeof(local) ? local : mem_alloc(len + 1);
+    char *copy;
     struct xr_value *v;
+    double exact;
 
+    if (decimal_parse_exact(text, len, &exact) == 0)
+        return xr_value_new_double(r->arena, exact);
+    copy = len < sizeof(local) ? local : mem_alloc(len + 1);
     memcpy(copy, text, len);
     copy[len] = '\0';
     double d = strtod(copy, NULL);
