@@ -43,6 +43,8 @@ int decimal_parse_exact(const char *s, size_t len, double *out)
             return -1;
         digits++;
         frac += seen_point;
+        if (frac > 1000) /* zeros after the point keep m small: stop counting */
+            return -1;
     }
     if (digits == 0)
         return -1;

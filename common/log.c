@@ -50,9 +50,16 @@ void log_msg(enum log_level level, const char *fmt, ...)
     va_end(ap);
     if (k < 0)
         k = 0;
+    size_t text = n;
     n += (size_t)k;
     if (n > sizeof(line) - 2)
         n = sizeof(line) - 2; /* truncated: keep the newline */
+    /* Messages quote what clients sent (method names, parse errors): a
+     * newline or an escape sequence in them must not forge a log line or
+     * reach a terminal. */
+    for (size_t i = text; i < n; i++)
+        if ((unsigned char)line[i] < 0x20 || line[i] == 0x7f)
+            line[i] = '?';
     line[n++] = '\n';
 
     /* One write per line; a short write to stderr is not worth a retry loop

@@ -344,16 +344,48 @@ struct segment {
  * DELETE /stock/{1} into DELETE /stock/, and dot-segments are removed
  * before routing (RFC 3986, 5.2.4), so /stock/.. is "/".
  */
+static int is_dot_segment(const char *s, size_t len)
+{
+    return (len == 1 && s[0] == '.') || (len == 2 && s[0] == '.' && s[1] == '.');
+}
+
+/* An encoded slash or backslash (%2F, %5C, either case): a service that
+ * decodes before it routes sees a segment boundary there. */
+static int is_encoded_separator(const char *s, size_t left)
+{
+    return left >= 3 && s[0] == '%' &&
+           ((s[1] == '2' && (s[2] == 'F' || s[2] == 'f')) ||
+            (s[1] == '5' && (s[2] == 'C' || s[2] == 'c')));
+}
+
+/* Whether the segment, split at encoded separators too, holds a "." or
+ * ".." piece: "..%2Fadmin" is one segment to us but "../admin" to a
+ * service that decodes %2F before it normalises the path. */
+static int hides_dot_segment(const char *s, size_t len)
+{
+    size_t start = 0;
+    for (size_t i = 0; i <= len; i++) {
+        if (i == len || is_encoded_separator(s + i, len - i)) {
+            if (is_dot_segment(s + start, i - start))
+                return 1;
+            if (i < len)
+                i += 2;
+            start = i + 1;
+        }
+    }
+    return 0;
+}
+
 static int end_segment(const struct buf *out, struct segment *seg, struct xr_error *err)
 {
     size_t len = out->len - seg->start;
     const char *s = len > 0 ? out->data + seg->start : "";
 
-    if (seg->param != 0 &&
-        (len == 0 || (len == 1 && s[0] == '.') || (len == 2 && s[0] == '.' && s[1] == '.'))) {
+    if (seg->param != 0 && (len == 0 || hides_dot_segment(s, len))) {
         set_error(err,
                   "map: parameter %u makes the path segment '%.*s'; an empty, '.' or '..' "
-                  "segment would address another resource",
+                  "segment (or one hidden behind an encoded slash) would address another "
+                  "resource",
                   seg->param, (int)len, s);
         return -1;
     }

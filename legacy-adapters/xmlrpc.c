@@ -4,6 +4,7 @@
 #include "common/jsonw.h"
 #include "common/utf8.h"
 #include "legacy-adapters/base64.h"
+#include "legacy-adapters/xrjson.h"
 #include "legacy-adapters/xrscan.h"
 
 #include <libxml/SAX2.h>
@@ -146,9 +147,20 @@ const char *xr_type_name(enum xr_type type)
     return "none";
 }
 
+/* libxml2 prints some errors (an encoder's "I/O error") to stderr on its
+ * own, outside any parser context, where every client could write lines
+ * into the proxy's log at will; parse errors reach us through the
+ * context's handler instead. */
+static void ignore_generic_error(void *ctx, const char *msg, ...)
+{
+    (void)ctx, (void)msg;
+}
+
 void xr_init(void)
 {
+    xrjson_seed_hash();
     xmlInitParser();
+    xmlSetGenericErrorFunc(NULL, ignore_generic_error);
 }
 
 void xr_cleanup(void)
@@ -1097,6 +1109,12 @@ static int run(struct parser *p, const char *body, size_t len, struct xr_error *
         rc = 0;
     else if (!ctxt->wellFormed)
         not_well_formed(p, ctxt, err);
+    else if (p->depth != 0 || p->stack[0].seen == 0)
+        /* libxml2 2.9.14 can halt on an encoder error in a later chunk
+         * (a declared UTF-7 or Shift-JIS body with a bad byte) and still
+         * call the document well formed: whatever it says, a parse that
+         * did not close its root element read no document. */
+        set_error(err, XR_FAULT_CHAR, "the body could not be decoded in its declared encoding");
     else
         rc = 0;
 out:

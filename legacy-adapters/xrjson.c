@@ -6,6 +6,8 @@
 #include "legacy-adapters/base64.h"
 
 #include <math.h>
+#include <sys/random.h>
+#include <sys/types.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -802,16 +804,39 @@ struct names {
     size_t mask;             /* slot count - 1, a power of two minus one */
 };
 
-/* FNV-1a: short, and good enough for names a service chose. */
+/*
+ * The names come from a new service's answer, which may echo keys a client
+ * chose, so the table must not be floodable with names picked to collide:
+ * FNV-1a starts from a secret the process draws once (xrjson_seed_hash),
+ * and a final avalanche makes every bit of the state reach the slot index
+ * (with plain FNV the low bits of the index depend on the low bits of the
+ * state only, which an attacker can search for offline).
+ */
+static uint64_t hash_seed = 14695981039346656037ULL;
+
+void xrjson_seed_hash(void)
+{
+    uint64_t seed;
+    if (getrandom(&seed, sizeof(seed), 0) == (ssize_t)sizeof(seed))
+        hash_seed ^= seed;
+}
+
 static size_t name_hash(const char *s, size_t len)
 {
-    uint64_t h = 14695981039346656037ULL;
+    uint64_t h = hash_seed;
 
     for (size_t i = 0; i < len; i++) {
         h ^= (unsigned char)s[i];
         h *= 1099511628211ULL;
     }
-    return (size_t)(h ^ h >> 32);
+    /* The 64-bit finaliser of MurmurHash3: each output bit depends on all
+     * input bits. */
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdULL;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ULL;
+    h ^= h >> 33;
+    return (size_t)h;
 }
 
 static int same_name(const struct xr_value *m, const char *name, size_t len)

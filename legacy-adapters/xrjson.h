@@ -52,4 +52,8 @@ int xrjson_write_value(struct buf *out, const struct xr_value *v, const char *pa
 int xrjson_parse(struct arena *a, const char *json, size_t len, const struct xr_limits *lim,
                  struct xr_value **out, struct xr_error *err);
 
+/* Draws the secret that keeps member-name lookups unfloodable; xr_init()
+ * calls it once at start-up. Main thread, before any parse. */
+void xrjson_seed_hash(void);
+
 #endif

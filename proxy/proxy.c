@@ -943,6 +943,27 @@ static int may_be_call(const struct txn *t)
  * routed like any call: a legacy route gets its bytes untouched, an adapter
  * route answers a fault.
  */
+/* Opening <methodName> tags (prefixed or not) in the body. A call that
+ * names its method twice is read by the legacy by its last name (Python's
+ * reader does so) but routed by its first: it could slip past its route. */
+static unsigned count_method_names(const char *body, size_t len)
+{
+    static const char tag[] = "methodName";
+    const size_t n = sizeof(tag) - 1;
+    unsigned count = 0;
+    const char *p = body, *end = body + len;
+    while ((p = memmem(p, (size_t)(end - p), tag, n)) != NULL) {
+        const char *q = p;
+        if (q > body && q[-1] == ':') /* skip a namespace prefix back to '<' */
+            for (q--; q > body && q[-1] != '<' && q[-1] != '/' && q[-1] != ':'; q--)
+                ;
+        if (q > body && q[-1] == '<')
+            count++;
+        p += n;
+    }
+    return count;
+}
+
 static void read_call(struct txn *t, int flags)
 {
     const struct config *cfg = cfg_of(t);
@@ -956,14 +977,21 @@ static void read_call(struct txn *t, int flags)
                       &t->call_error) == 0) {
         t->is_call = 1;
         t->params_ok = flags == XR_PARSE_FULL;
-        return;
+    } else {
+        struct xr_error ignored;
+        if (flags == XR_PARSE_FULL && xr_parse_call(t->arena, t->body, t->body_len, &cfg->xr_limits,
+                                                    XR_PARSE_METHOD_ONLY, &t->call, &ignored) == 0)
+            t->is_call = 1;
+        else
+            t->unreadable_call = t->call_error.call_root;
     }
-    struct xr_error ignored;
-    if (flags == XR_PARSE_FULL && xr_parse_call(t->arena, t->body, t->body_len, &cfg->xr_limits,
-                                                XR_PARSE_METHOD_ONLY, &t->call, &ignored) == 0)
-        t->is_call = 1;
-    else
-        t->unreadable_call = t->call_error.call_root;
+    if (t->is_call && !t->params_ok && count_method_names(t->body, t->body_len) > 1) {
+        t->is_call = 0;
+        t->unreadable_call = 1;
+        t->call_error.code = XR_FAULT_INVALID_REQUEST;
+        snprintf(t->call_error.message, sizeof(t->call_error.message),
+                 "the call names its method more than once");
+    }
 }
 
 /* The client sent an XML-RPC call, readable or not: failures are answered
@@ -1071,6 +1099,39 @@ static void route_multicall(struct txn *t)
     split_multicall(t);
 }
 
+/* Whether every route that could take an XML-RPC call treats it as `to`
+ * does (same upstream, intercepted or not): then a call whose method cannot
+ * be read ends up where its own route would have sent it anyway. */
+static int one_target_for_calls(const struct config *c, const struct route *to)
+{
+    for (size_t i = 0; i < c->nroutes; i++) {
+        const struct route *r = &c->routes[i];
+        int takes_calls = r->match == ROUTE_MATCH_XMLRPC || r->match == ROUTE_MATCH_ANY ||
+                          (r->match == ROUTE_MATCH_HTTP && (strcmp(r->http_method, "*") == 0 ||
+                                                            strcmp(r->http_method, "POST") == 0));
+        if (takes_calls && (r->upstream != to->upstream || r->intercept != to->intercept))
+            return 0;
+    }
+    return 1;
+}
+
+/*
+ * A call whose method cannot be read (broken markup before the name, a
+ * DOCTYPE, the name given twice) has no route of its own; forwarding it
+ * where unreadable calls happen to fall could run, on the legacy, a call
+ * that belongs to a new service, or skip the interception its own route
+ * does (and a model built from the events would miss it). So it is
+ * refused, unless every call goes the same way anyway.
+ */
+static void refuse_unreadable_call(struct txn *t)
+{
+    char message[400];
+    snprintf(message, sizeof(message),
+             "route %s: the call's method cannot be read, so where it belongs is unknown: %s",
+             t->route->name, t->call_error.message);
+    reply_fault(t, t->call_error.code ? t->call_error.code : XR_FAULT_INVALID_REQUEST, message);
+}
+
 static void route_request(struct txn *t)
 {
     const struct http_request *req = t->req;
@@ -1093,6 +1154,8 @@ static void route_request(struct txn *t)
     metrics_bump(&t->route->counters->requests);
     if (t->route->upstream->adapter != NULL)
         adapt(t);
+    else if (t->unreadable_call && !one_target_for_calls(cfg_of(t), t->route))
+        refuse_unreadable_call(t);
     else
         forward(t);
 }

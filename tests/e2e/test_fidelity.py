@@ -785,3 +785,38 @@ class NewServiceFaultTest(E2ETestCase):
         for body in (b"<notxml", b"garbage", b"<methodResponse><params/></methodResponse>"):
             with self.subTest(body=body):
                 self.assertEqual(post_xml(self.port, body)[2], post_xml(self.legacy_port, body)[2])
+
+
+class UnreadableCallTest(FidelityCase):
+    """Issue 4 review: with stock.adjust moved to the new service and
+    everything else on the legacy, a call whose method cannot be read must
+    not fall through to the legacy, which would run it there: the legacy's
+    own reader expands a DOCTYPE's entities and takes the last of two
+    method names."""
+
+    def routes(self, limits):
+        return (f"listen 127.0.0.1:0\n{limits}"
+                f"upstream legacy    http://127.0.0.1:{self.legacy_port}/RPC2\n"
+                f"upstream json-shop http://127.0.0.1:{self.json_shop_port}/rpc kind=json\n"
+                "route moved xmlrpc stock.adjust -> json-shop\n"
+                "route rest  *                   -> legacy\n")
+
+    def test_calls_that_could_slip_past_their_route_are_refused(self):
+        adjust = call_body("stock.adjust", "<string>HAM-001</string>", "<int>-5</int>")
+        twice = adjust.replace(b"<methodName>stock.adjust</methodName>",
+                               b"<methodName>stock.get</methodName>"
+                               b"<methodName>stock.adjust</methodName>")
+        entity = with_doctype('<!DOCTYPE methodCall [<!ENTITY m "stock.adjust">]>',
+                              adjust.replace(b">stock.adjust<", b">&m;<"))
+        for name, body in {"doctype": with_doctype("<!DOCTYPE methodCall>", adjust),
+                           "entity": entity, "twice": twice}.items():
+            with self.subTest(case=name):
+                got = raw_outcome(self.port, body)
+                self.assertEqual(got[0], "fault", got)
+                self.assertIn("route rest: the call's method cannot be read", got[2])
+        # None of them ran on the legacy.
+        self.assertEqual(self.legacy.stock.get("HAM-001")["qty"], 12)
+        # A malformed call whose name is readable still goes by its route:
+        # the legacy's own method gets the bytes as they are.
+        cut = call_body("stock.get", "<string>HAM-001</string>")[:-len("</methodCall>")]
+        self.assertEqual(post_xml(self.port, cut)[2], post_xml(self.legacy_port, cut)[2])

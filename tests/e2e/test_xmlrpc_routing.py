@@ -72,10 +72,22 @@ route rest     *                  -> legacy
         self.assertEqual(len(self.up.requests), before)
 
     def test_body_that_is_not_xmlrpc_goes_untouched_to_the_first_plain_route(self):
-        for body in (b"plain text", b"<notxmlrpc/>", b"<methodCall><broken"):
+        for body in (b"plain text", b"<notxmlrpc/>"):
             status, _, answer = post_xml(self.port, body, path="/raw")
             self.assertEqual(status, 200)
             self.assertEqual(self.up.last()["body"].encode("latin-1"), body)
+
+    def test_issue4_a_call_whose_method_cannot_be_read_is_refused_when_calls_go_apart(self):
+        # Calls go to the recorder or to the legacy by their method name: one
+        # without a readable name cannot be placed, so it gets a fault
+        # rather than whatever route it would fall to.
+        before = len(self.up.requests)
+        status, _, answer = post_xml(self.port, b"<methodCall><broken", path="/raw")
+        self.assertEqual(status, 200)
+        with self.assertRaises(xmlrpc.client.Fault) as f:
+            xmlrpc.client.loads(answer)
+        self.assertIn("route raw: the call's method cannot be read", f.exception.faultString)
+        self.assertEqual(len(self.up.requests), before)
 
     def test_malformed_params_still_reach_the_legacy_untouched(self):
         body = (b"<?xml version='1.0'?><methodCall><methodName>stock.get</methodName>"

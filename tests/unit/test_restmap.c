@@ -253,7 +253,9 @@ START_TEST(what_cannot_go_into_a_target_is_refused)
 }
 END_TEST
 
-#define SEGMENT "; an empty, '.' or '..' segment would address another resource"
+#define SEGMENT                                                                                    \
+    "; an empty, '.' or '..' segment (or one hidden behind an encoded slash) would address "       \
+    "another resource"
 
 START_TEST(parameters_cannot_make_another_path)
 {
@@ -273,6 +275,14 @@ START_TEST(parameters_cannot_make_another_path)
          "map: parameter 2 makes the path segment '..'" SEGMENT},
         {"GET:/a/{1}?{2}", P("string", "..") P("string", "."),
          "map: parameter 1 makes the path segment '..'" SEGMENT},
+        /* Issue 4 review: a service that decodes %2F before it normalises
+         * would see ../admin. */
+        {"GET:/stock/{1}", P("string", "../admin"),
+         "map: parameter 1 makes the path segment '..%2Fadmin'" SEGMENT},
+        {"GET:/stock/{1}", P("string", "a\\..\\b"),
+         "map: parameter 1 makes the path segment 'a%5C..%5Cb'" SEGMENT},
+        {"GET:/stock/{1}", P("string", "x/."),
+         "map: parameter 1 makes the path segment 'x%2F.'" SEGMENT},
     };
     expect_refusals(cases, sizeof(cases) / sizeof(cases[0]));
 
@@ -284,6 +294,10 @@ START_TEST(parameters_cannot_make_another_path)
     given_map("GET:/a/v{1}/.{2}");
     given_params(P("string", "") P("string", "x"));
     ck_assert_str_eq(target(""), "/a/v/.x");
+    /* A slash inside a value is data, as long as no piece is a dot-segment. */
+    given_map("GET:/stock/{1}");
+    given_params(P("string", "bolt 6mm/a..b/.c"));
+    ck_assert_str_eq(target(""), "/stock/bolt%206mm%2Fa..b%2F.c");
 }
 END_TEST
 

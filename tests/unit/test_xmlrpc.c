@@ -680,6 +680,28 @@ START_TEST(issue4_a_refused_call_says_it_was_a_call)
 }
 END_TEST
 
+/* Issue 4 review: libxml2 halts on an encoder error in a later chunk and
+ * still calls the document well formed; no parse may succeed without one. */
+START_TEST(issue4_a_body_libxml2_cannot_decode_is_never_a_document)
+{
+    static const char *const heads[] = {"<?xml version=\"1.0\" encoding=\"utf-7\"?>\x80",
+                                        "<?xml version=\"1.0\" encoding=\"SHIFT_JIS\"?>\x80"};
+    for (size_t i = 0; i < sizeof(heads) / sizeof(heads[0]); i++) {
+        char body[4200];
+        size_t n = strlen(heads[i]);
+        memcpy(body, heads[i], n);
+        memset(body + n, ' ', sizeof(body) - n);
+        struct xr_call c;
+        struct xr_response r;
+        struct xr_error e;
+        ck_assert_int_eq(xr_parse_call(arena, body, sizeof(body), NULL, XR_PARSE_FULL, &c, &e), -1);
+        ck_assert_int_eq(
+            xr_parse_call(arena, body, sizeof(body), NULL, XR_PARSE_METHOD_ONLY, &c, &e), -1);
+        ck_assert_int_eq(xr_parse_response(arena, body, sizeof(body), NULL, &r, &e), -1);
+    }
+}
+END_TEST
+
 START_TEST(billion_laughs_is_refused)
 {
     struct buf b = BUF_INIT;
@@ -2388,6 +2410,7 @@ Suite *xmlrpc_suite(void)
     tcase_set_timeout(tc, UNIT_TIMEOUT);
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, issue4_a_refused_call_says_it_was_a_call);
+    tcase_add_test(tc, issue4_a_body_libxml2_cannot_decode_is_never_a_document);
     tcase_add_test(tc, billion_laughs_is_refused);
     tcase_add_test(tc, quadratic_blowup_is_refused);
     tcase_add_test(tc, external_entities_are_refused);
