@@ -189,6 +189,8 @@ route everything   *                    -> rest
 
     def test_calls_the_map_cannot_express_never_reach_the_service(self):
         prefix = "route stock-read: upstream rest: map: "
+        SEGMENT = ("; an empty, '.' or '..' segment (or one hidden behind an encoded slash) "
+                   "would address another resource")
         cases = [
             ((), -32602, prefix + "the call has 0 parameters, the template uses {1}"),
             (({"sku": "HAM-001"},), -32602,
@@ -201,11 +203,11 @@ route everything   *                    -> rest
              prefix + "parameter 1 is nil; only strings, numbers, booleans and dates go into "
                       "a path"),
             (("..",), -32602,
-             prefix + "parameter 1 makes the path segment '..'; an empty, '.' or '..' segment "
-                      "would address another resource"),
+             prefix + "parameter 1 makes the path segment '..'" + SEGMENT),
             (("",), -32602,
-             prefix + "parameter 1 makes the path segment ''; an empty, '.' or '..' segment "
-                      "would address another resource"),
+             prefix + "parameter 1 makes the path segment ''" + SEGMENT),
+            (("../admin",), -32602,
+             prefix + "parameter 1 makes the path segment '..%2Fadmin'" + SEGMENT),
             (("HAM-001", 2), -32602,
              prefix + "GET takes 1 parameter (all in its template), the call has 2"),
         ]
