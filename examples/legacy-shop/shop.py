@@ -68,7 +68,10 @@ class Shop:
     """The shop's state. One lock guards everything: the shop is small and a
     single lock makes orders trivially all-or-nothing."""
 
-    def __init__(self):
+    def __init__(self, clock=None):
+        # clock() gives the current UTC time; a stopped clock makes the
+        # answers reproducible, so that tests can compare two shops.
+        self._clock = clock or (lambda: datetime.datetime.now(datetime.timezone.utc))
         self._lock = threading.Lock()
         self._stock = {}
         for sku, name, qty, price in INITIAL_STOCK:
@@ -153,7 +156,7 @@ class Shop:
                 lines.append({"sku": sku, "qty": qty, "remaining": rec["qty"]})
             # XML-RPC dateTime.iso8601 has no zone and no fraction: send UTC
             # to the second, as naive datetime.
-            now = datetime.datetime.now(datetime.timezone.utc)
+            now = self._clock()
             order = {
                 "id": self._next_order_id,
                 "customer": customer,
@@ -247,10 +250,10 @@ class Server(socketserver.ThreadingMixIn, SimpleXMLRPCServer):
     allow_reuse_address = True
 
 
-def build_server(host, port, verbose):
+def build_server(host, port, verbose, clock=None):
     server = Server((host, port), requestHandler=Handler, logRequests=verbose,
                     allow_none=True, use_builtin_types=True)
-    shop = Shop()
+    shop = Shop(clock)
     methods = {
         "stock.get": shop.stock_get,
         "stock.adjust": shop.stock_adjust,
@@ -270,14 +273,26 @@ def build_server(host, port, verbose):
     return server
 
 
+def stopped_clock(text):
+    """--clock's value, an ISO 8601 UTC time, as a clock that stays there."""
+    when = datetime.datetime.fromisoformat(text).replace(tzinfo=datetime.timezone.utc)
+    return lambda: when
+
+
+def add_clock_argument(parser):
+    parser.add_argument("--clock", type=stopped_clock, default=None, metavar="ISO-TIME",
+                        help="stop the shop's clock at this UTC time (reproducible answers)")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description="The demo legacy XML-RPC shop.")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000, help="0 picks a free port")
     parser.add_argument("--verbose", action="store_true", help="log requests to stderr")
+    add_clock_argument(parser)
     args = parser.parse_args(argv)
 
-    server = build_server(args.host, args.port, args.verbose)
+    server = build_server(args.host, args.port, args.verbose, args.clock)
 
     def stop(signum, frame):
         # serve_forever() runs in this (main) thread, so shutdown() would

@@ -403,8 +403,8 @@ class E2ETestCase(unittest.TestCase):
         self.assertEqual(reports, [], f"{proc.name}: sanitizer reports; see {proc.log_path}")
         self.assertEqual(rc, 0, f"{proc.name} exited with {rc}; see {proc.log_path}")
 
-    def start_legacy(self):
-        p = self._track(Process("legacy", [sys.executable, SHOP, "--port", "0"], self.tmp,
+    def start_legacy(self, *options):
+        p = self._track(Process("legacy", [sys.executable, SHOP, "--port", "0", *options], self.tmp,
                                 ready=r"legacy-shop listening on [\d.]+:(\d+)"))
         return int(p.wait_ready().group(1))
 

@@ -86,11 +86,11 @@ def shop_methods(shop):
             for name in dir(type(shop)) if not name.startswith("_")}
 
 
-def build_dispatcher(module):
+def build_dispatcher(module, clock=None):
     """A dispatcher registered as shop.py's build_server registers its
     server: the shop's methods, then multicall, then introspection."""
     dispatcher = SimpleXMLRPCDispatcher(allow_none=True, use_builtin_types=True)
-    for name, func in shop_methods(module.Shop()).items():
+    for name, func in shop_methods(module.Shop(clock)).items():
         dispatcher.register_function(func, name)
     dispatcher.register_multicall_functions()
     dispatcher.register_introspection_functions()
@@ -187,10 +187,14 @@ def main(argv=None):
     parser.add_argument("--base", default="/rpc", help="the path the methods live under")
     parser.add_argument("--shop", default=SHOP, help="the legacy shop's shop.py")
     parser.add_argument("--verbose", action="store_true", help="log requests to stderr")
+    parser.add_argument("--clock", default=None, metavar="ISO-TIME",
+                        help="stop the shop's clock at this UTC time (reproducible answers)")
     args = parser.parse_args(argv)
 
+    shop_module = load_shop_module(args.shop)
     server = Server((args.host, args.port), Handler)
-    server.dispatcher = build_dispatcher(load_shop_module(args.shop))
+    clock = shop_module.stopped_clock(args.clock) if args.clock else None
+    server.dispatcher = build_dispatcher(shop_module, clock)
     server.base = args.base.rstrip("/")
     server.verbose = args.verbose
 

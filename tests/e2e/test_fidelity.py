@@ -89,12 +89,9 @@ def double_text(answer):
     return answer.split(b"<double>", 1)[1].split(b"</double>", 1)[0].decode()
 
 
-def wait_for_a_fresh_second(margin=0.2):
-    """Orders carry their creation time to the second: calls made as a pair
-    early in one second see the same clock on both shops."""
-    frac = time.time() % 1
-    if frac > 1 - margin:
-        time.sleep(1 - frac + 0.01)
+# Orders carry their creation time: both shops run on one stopped clock,
+# so that a call made on each answers the same however long it took.
+SHOP_CLOCK = ("--clock", "2026-11-21T10:11:12")
 
 
 class FidelityCase(E2ETestCase):
@@ -115,7 +112,7 @@ class FidelityCase(E2ETestCase):
 
     def setUp(self):
         super().setUp()
-        self.legacy_port = self.start_legacy()
+        self.legacy_port = self.start_legacy(*SHOP_CLOCK)
         self.json_shop_port = self.start_json_shop()
         self.proxy, self.port, _ = self.start_proxy(self.routes(self.LIMITS))
         self.legacy = xmlrpc_client(self.legacy_port)
@@ -131,7 +128,7 @@ class FidelityCase(E2ETestCase):
 
     def start_json_shop(self):
         p = self._track(Process("json-shop", [sys.executable, JSON_SHOP, "--port", "0",
-                                              "--shop", SHOP], self.tmp,
+                                              "--shop", SHOP, *SHOP_CLOCK], self.tmp,
                                 ready=r"json-shop listening on [\d.]+:(\d+)"))
         return int(p.wait_ready().group(1))
 
@@ -142,7 +139,6 @@ class FidelityCase(E2ETestCase):
                              f"\nrequest: {what}\nlegacy:  {direct!r}\nproxy:   {through!r}")
 
     def compare(self, method, *params):
-        wait_for_a_fresh_second()
         direct = outcome(getattr(self.legacy, method), *params)
         through = outcome(getattr(self.proxied, method), *params)
         self.assert_same(f"{method}{params!r}"[:300], direct, through)
