@@ -265,7 +265,7 @@ static void expect_queue_is_sent(amqp_connection_state_t c, const char *queue, c
 static struct spool *open_spool(void)
 {
     char err[256];
-    struct spool_options opt = {64 * 1024};
+    struct spool_options opt = {.segment_bytes = 64 * 1024};
     struct spool *s = spool_open(tmpdir, &opt, err, sizeof(err));
     ck_assert_msg(s != NULL, "%s", err);
     return s;

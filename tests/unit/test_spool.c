@@ -1,14 +1,15 @@
 /*
  * spool.c: order, concurrency, rotation, confirmation and deletion,
- * persistence across reopen, and recovery from torn or corrupt files.
+ * persistence across reopen, recovery from torn or corrupt files, the fsync
+ * modes, the cap, retention, and read-only opens beside a running writer.
  */
 #include "unit.h"
 #include "interceptors/spool.h"
+#include "scratch.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <inttypes.h>
 #include <poll.h>
 #include <pthread.h>
@@ -16,35 +17,32 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 /* ---- helpers ---- */
 
+/* Each test's spool directory, fresh inside the test case's scratch root,
+ * which the runner's process removes whatever happens in the test. */
 static char tmpdir[64];
+static char log_path[80];
+
+static void make_root(void)
+{
+    scratch_root_make("spool");
+}
 
 static void make_tmpdir(void)
 {
-    snprintf(tmpdir, sizeof(tmpdir), "/tmp/strangler-spool-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
-}
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
-static void remove_tmpdir(void)
-{
-    nftw(tmpdir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+    scratch_dir("spool", tmpdir, sizeof(tmpdir));
+    snprintf(log_path, sizeof(log_path), "%s.log", tmpdir);
 }
 
 static struct spool *open_spool(size_t segment_bytes)
 {
     char err[256];
-    struct spool_options opt = {segment_bytes};
+    struct spool_options opt = {.segment_bytes = segment_bytes};
     struct spool *s = spool_open(tmpdir, &opt, err, sizeof(err));
     ck_assert_msg(s != NULL, "%s", err);
     return s;
@@ -791,12 +789,703 @@ START_TEST(corrupt_record_in_a_sealed_segment_stops_the_cursor)
 }
 END_TEST
 
+/* ---- helpers for the options ---- */
+
+static struct spool *open_with(const struct spool_options *opt)
+{
+    char err[256];
+    struct spool *s = spool_open(tmpdir, opt, err, sizeof(err));
+    ck_assert_msg(s != NULL, "%s", err);
+    return s;
+}
+
+static struct spool *open_readonly(void)
+{
+    char err[256];
+    struct spool *s = spool_open_readonly(tmpdir, err, sizeof(err));
+    ck_assert_msg(s != NULL, "%s", err);
+    return s;
+}
+
+static struct spool_stats stats_of(struct spool *s)
+{
+    struct spool_stats st;
+    spool_get_stats(s, &st);
+    return st;
+}
+
+/* Like append_numbered(), at time_us `t`, returning spool_append()'s result
+ * instead of insisting on success. */
+static int append_at(struct spool *s, unsigned n, int64_t t)
+{
+    char id[32], key[32], body[64];
+    snprintf(id, sizeof(id), "id-%u", n);
+    snprintf(key, sizeof(key), "key.%u", n);
+    int len = snprintf(body, sizeof(body), "{\"n\":%u}", n);
+    struct spool_event ev = {0, t, id, "type.t", key, body, (size_t)len};
+    return spool_append(s, &ev);
+}
+
+/* The seq in a segment file's name (a path from list_segments()). */
+static uint64_t seg_seq(const char *path)
+{
+    return strtoull(strrchr(path, '/') + 1, NULL, 10);
+}
+
+static int64_t now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static double seconds_since(const struct timespec *t0)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)(t.tv_sec - t0->tv_sec) + (double)(t.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+/* The log goes to stderr; these send it to a file for a while, so a test
+ * can check what was logged, and how often. */
+static int saved_stderr = -1;
+
+static void log_capture_begin(void)
+{
+    int fd = open(log_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ck_assert_int_ge(fd, 0);
+    fflush(stderr);
+    saved_stderr = dup(STDERR_FILENO);
+    ck_assert_int_ge(saved_stderr, 0);
+    ck_assert_int_ge(dup2(fd, STDERR_FILENO), 0);
+    close(fd);
+}
+
+/* Ends the capture; returns what was logged (free() it). */
+static char *log_capture_end(void)
+{
+    dup2(saved_stderr, STDERR_FILENO);
+    close(saved_stderr);
+    FILE *f = fopen(log_path, "r");
+    ck_assert_ptr_nonnull(f);
+    char *text = calloc(1, 65536);
+    size_t n = fread(text, 1, 65535, f);
+    text[n] = '\0';
+    fclose(f);
+    return text;
+}
+
+static unsigned count_of(const char *text, const char *needle)
+{
+    unsigned n = 0;
+    for (const char *p = text; (p = strstr(p, needle)) != NULL; p += strlen(needle))
+        n++;
+    return n;
+}
+
+/* Reads from after_seq to the end; checks the events are first..last, by
+ * their seq and the id that append_numbered() or append_at() gave them. */
+static void expect_run(struct spool *s, uint64_t after_seq, unsigned first, unsigned last)
+{
+    char id[32];
+    struct spool_event ev;
+    struct spool_cursor *c = spool_cursor_new(s, after_seq);
+    for (unsigned i = first; i <= last; i++) {
+        snprintf(id, sizeof(id), "id-%u", i);
+        ck_assert_int_eq(spool_cursor_next(c, &ev), 1);
+        ck_assert_uint_eq(ev.seq, i);
+        ck_assert_str_eq(ev.id, id);
+    }
+    ck_assert_int_eq(spool_cursor_next(c, &ev), 0);
+    spool_cursor_free(c);
+}
+
+/* ---- fsync modes ---- */
+
+/* One appender alone: every append is its own round, and a rotation adds
+ * none, since the segment it seals is on disk already. */
+START_TEST(fsync_always_syncs_each_append_before_returning)
+{
+    struct spool_options opt = {.segment_bytes = 1024, .fsync = SPOOL_FSYNC_ALWAYS};
+    struct spool *s = open_with(&opt);
+    for (unsigned i = 1; i <= 60; i++) {
+        append_numbered(s, i);
+        ck_assert_uint_eq(stats_of(s).fsyncs, i);
+    }
+    ck_assert_uint_gt(stats_of(s).segments, 2);
+    expect_run(s, 0, 1, 60);
+    spool_close(s);
+}
+END_TEST
+
+#define SYNC_THREADS    8
+#define SYNC_PER_THREAD 40
+
+struct sync_writer {
+    struct spool *s;
+    unsigned id;
+    int uncovered; /* appends that returned before any round started after them */
+};
+
+static void *sync_writer_main(void *arg)
+{
+    struct sync_writer *w = arg;
+    for (unsigned i = 0; i < SYNC_PER_THREAD; i++) {
+        uint64_t before = stats_of(w->s).fsyncs;
+        if (append_at(w->s, w->id * 1000 + i, 1) != 0)
+            return (void *)1;
+        /* The round that covered this record started after it was
+         * written, so after `before` was read: whoever led it, the count
+         * moved. */
+        if (stats_of(w->s).fsyncs <= before)
+            w->uncovered++;
+    }
+    return NULL;
+}
+
+START_TEST(fsync_always_group_commit_covers_every_concurrent_append)
+{
+    struct spool_options opt = {.segment_bytes = 4096, .fsync = SPOOL_FSYNC_ALWAYS};
+    struct spool *s = open_with(&opt);
+    struct sync_writer ws[SYNC_THREADS];
+    pthread_t t[SYNC_THREADS];
+    for (unsigned k = 0; k < SYNC_THREADS; k++) {
+        ws[k] = (struct sync_writer){s, k + 1, 0};
+        ck_assert_int_eq(pthread_create(&t[k], NULL, sync_writer_main, &ws[k]), 0);
+    }
+    for (unsigned k = 0; k < SYNC_THREADS; k++) {
+        void *rc;
+        pthread_join(t[k], &rc);
+        ck_assert_ptr_null(rc);
+        ck_assert_int_eq(ws[k].uncovered, 0);
+    }
+    const uint64_t total = SYNC_THREADS * SYNC_PER_THREAD;
+    struct spool_stats st = stats_of(s);
+    ck_assert_uint_eq(st.last_seq, total);
+    ck_assert_uint_eq(st.append_errors, 0);
+    /* Each round covers at least the record of the appender leading it. */
+    ck_assert_uint_ge(st.fsyncs, 1);
+    ck_assert_uint_le(st.fsyncs, total);
+    struct spool_cursor *c = spool_cursor_new(s, 0);
+    struct spool_event ev;
+    for (uint64_t seq = 1; seq <= total; seq++) {
+        ck_assert_int_eq(spool_cursor_next(c, &ev), 1);
+        ck_assert_uint_eq(ev.seq, seq);
+    }
+    spool_cursor_free(c);
+    spool_close(s);
+}
+END_TEST
+
+START_TEST(fsync_off_never_syncs)
+{
+    struct spool_options opt = {.segment_bytes = 512, .fsync = SPOOL_FSYNC_OFF};
+    struct spool *s = open_with(&opt);
+    for (unsigned i = 1; i <= 100; i++)
+        append_numbered(s, i);
+    ck_assert_int_eq(spool_confirm(s, 50), 0);
+    struct spool_stats st = stats_of(s);
+    ck_assert_uint_gt(st.segments, 3);
+    ck_assert_uint_eq(st.fsyncs, 0);
+    spool_close(s);
+}
+END_TEST
+
+/* Waits up to 5 s for the flusher to have synced `n` times. */
+static void wait_for_fsyncs(struct spool *s, uint64_t n)
+{
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    while (stats_of(s).fsyncs < n && seconds_since(&t0) < 5)
+        usleep(2000);
+    ck_assert_uint_ge(stats_of(s).fsyncs, n);
+}
+
+START_TEST(fsync_batch_syncs_within_the_interval)
+{
+    struct spool_options opt = {.fsync = SPOOL_FSYNC_BATCH, .fsync_interval_ms = 20};
+    struct spool *s = open_with(&opt);
+    ck_assert_uint_eq(stats_of(s).fsyncs, 0); /* nothing to sync, no sync */
+    for (unsigned i = 1; i <= 10; i++)
+        append_numbered(s, i);
+    wait_for_fsyncs(s, 1);
+    uint64_t after_first = stats_of(s).fsyncs;
+    for (unsigned i = 11; i <= 20; i++)
+        append_numbered(s, i);
+    wait_for_fsyncs(s, after_first + 1);
+    spool_close(s);
+
+    s = open_spool(0);
+    ck_assert_uint_eq(spool_last_seq(s), 20);
+    expect_run(s, 0, 1, 20);
+    spool_close(s);
+}
+END_TEST
+
+/* With an interval far longer than the test, any append that waited for
+ * the flusher would hang; and close must cut the wait short, syncing what
+ * is left itself. */
+START_TEST(fsync_batch_appends_never_wait_and_close_flushes)
+{
+    struct spool_options opt = {.fsync = SPOOL_FSYNC_BATCH, .fsync_interval_ms = 600000};
+    struct spool *s = open_with(&opt);
+    for (unsigned i = 1; i <= 100; i++)
+        append_numbered(s, i);
+    ck_assert_uint_eq(stats_of(s).fsyncs, 0);
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    spool_close(s);
+    ck_assert_double_lt(seconds_since(&t0), 5.0);
+
+    s = open_spool(0);
+    ck_assert_uint_eq(spool_last_seq(s), 100);
+    expect_run(s, 0, 1, 100);
+    spool_close(s);
+}
+END_TEST
+
+/* ---- the cap ---- */
+
+START_TEST(cap_skip_refuses_once_full_until_confirms_free_room)
+{
+    struct spool_options opt = {.fsync = SPOOL_FSYNC_OFF, .max_bytes = 4096};
+    log_capture_begin();
+    struct spool *s = open_with(&opt);
+    unsigned ok = 0;
+    int rc = 0;
+    while (ok < 1000 && (rc = append_at(s, ok + 1, 1000 + ok + 1)) == 0)
+        ok++;
+    ck_assert_int_eq(rc, SPOOL_APPEND_FULL);
+    struct spool_stats st = stats_of(s);
+    ck_assert_int_eq(st.full, 1);
+    ck_assert_int_eq(spool_is_full(s), 1);
+    ck_assert_uint_eq(st.full_refusals, 1);
+    ck_assert_uint_eq(st.append_errors, 0);
+    /* The append that reached the cap was the last one written. */
+    ck_assert_uint_ge(st.bytes, 4096);
+    ck_assert_uint_lt(st.bytes, 4096 + 100);
+    ck_assert_uint_eq(st.last_seq, ok);
+    for (unsigned i = 0; i < 5; i++)
+        ck_assert_int_eq(append_at(s, 9999, 1), SPOOL_APPEND_FULL);
+    st = stats_of(s);
+    ck_assert_uint_eq(st.full_refusals, 6);
+    ck_assert_uint_eq(st.last_seq, ok); /* refusals use up no seq */
+    expect_run(s, 0, 1, ok);
+
+    /* Confirming a few records in the first segment frees nothing. */
+    ck_assert_int_eq(spool_confirm(s, 2), 0);
+    ck_assert_int_eq(spool_is_full(s), 1);
+    ck_assert_int_eq(spool_confirm(s, ok), 0);
+    ck_assert_int_eq(spool_is_full(s), 0);
+    ck_assert_int_eq(stats_of(s).full, 0);
+    ck_assert_uint_eq(append_numbered(s, ok + 1), ok + 1);
+    spool_close(s);
+
+    char *log = log_capture_end();
+    ck_assert_uint_eq(count_of(log, "bytes unconfirmed reach the cap of 4096 bytes; new events are "
+                                    "skipped (full=skip)"),
+                      1);
+    ck_assert_uint_eq(count_of(log, "[warn]"), 1);
+    ck_assert_uint_eq(count_of(log, "no longer full"), 1);
+    free(log);
+}
+END_TEST
+
+START_TEST(cap_refuse_keeps_appending_and_reports_full)
+{
+    struct spool_options opt = {
+        .fsync = SPOOL_FSYNC_OFF, .max_bytes = 4096, .full = SPOOL_FULL_REFUSE};
+    log_capture_begin();
+    struct spool *s = open_with(&opt);
+    ck_assert_int_eq(spool_is_full(s), 0);
+    for (unsigned i = 1; i <= 200; i++)
+        append_numbered(s, i);
+    struct spool_stats st = stats_of(s);
+    ck_assert_int_eq(spool_is_full(s), 1);
+    ck_assert_int_eq(st.full, 1);
+    ck_assert_uint_gt(st.bytes, 2 * 4096);
+    ck_assert_uint_eq(st.full_refusals, 0);
+    ck_assert_int_eq(spool_confirm(s, 200), 0);
+    ck_assert_int_eq(spool_is_full(s), 0);
+    spool_close(s);
+
+    /* Reopened over the cap, it is full from the start. */
+    s = open_with(&opt);
+    ck_assert_int_eq(spool_is_full(s), 0); /* all confirmed */
+    spool_close(s);
+    opt.max_bytes = 1024;
+    struct spool_options plain = {.fsync = SPOOL_FSYNC_OFF};
+    s = open_with(&plain);
+    for (unsigned i = 201; i <= 260; i++)
+        append_numbered(s, i);
+    spool_close(s);
+    s = open_with(&opt);
+    ck_assert_int_eq(spool_is_full(s), 1);
+    spool_close(s);
+
+    char *log = log_capture_end();
+    ck_assert_uint_eq(count_of(log, "intercepted calls are refused (full=refuse)"), 2);
+    ck_assert_uint_eq(count_of(log, "no longer full"), 1);
+    free(log);
+}
+END_TEST
+
+START_TEST(cap_makes_room_by_deleting_retained_segments_oldest_first)
+{
+    char names[128][128];
+    struct spool_options opt = {.segment_bytes = 512,
+                                .fsync = SPOOL_FSYNC_OFF,
+                                .max_bytes = 8192,
+                                .retain_ms = 3600 * 1000};
+    struct spool *s = open_with(&opt);
+    for (unsigned i = 1; i <= 60; i++)
+        ck_assert_int_eq(append_at(s, i, now_us()), 0);
+    size_t before = list_segments(names, 128);
+    ck_assert_int_eq(spool_confirm(s, 60), 0);
+    /* Retained: confirming deleted nothing. */
+    ck_assert_uint_eq(list_segments(names, 128), before);
+    struct spool_stats st = stats_of(s);
+    ck_assert_uint_gt(st.retained_bytes, 0);
+    ck_assert_uint_eq(st.first_seq, 1);
+
+    for (unsigned i = 61; i <= 160; i++)
+        ck_assert_int_eq(append_at(s, i, now_us()), 0);
+    st = stats_of(s);
+    ck_assert_int_eq(st.full, 0);
+    ck_assert_uint_le(st.bytes, 8192);
+    ck_assert_uint_gt(st.first_seq, 1);
+    ck_assert_uint_le(st.first_seq, 61);
+    size_t n = list_segments(names, 128);
+    ck_assert_uint_eq(seg_seq(names[0]), st.first_seq);
+    ck_assert_uint_eq(st.segments, n);
+    /* A cursor from before what is left starts at the oldest record left. */
+    expect_run(s, 0, (unsigned)st.first_seq, 160);
+    spool_close(s);
+}
+END_TEST
+
+/* Retained segments count against the cap only until an append needs
+ * their room: being full is about the unconfirmed bytes alone. */
+START_TEST(cap_full_counts_unconfirmed_bytes_only)
+{
+    struct spool_options opt = {.segment_bytes = 512,
+                                .fsync = SPOOL_FSYNC_OFF,
+                                .max_bytes = 4096,
+                                .retain_ms = 3600 * 1000,
+                                .full = SPOOL_FULL_REFUSE};
+    struct spool *s = open_with(&opt);
+    for (unsigned i = 1; i <= 200; i++)
+        ck_assert_int_eq(append_at(s, i, now_us()), 0);
+    ck_assert_int_eq(spool_is_full(s), 1);
+    ck_assert_int_eq(spool_confirm(s, 200), 0);
+    struct spool_stats st = stats_of(s);
+    ck_assert_uint_gt(st.bytes, 4096); /* all retained, still on disk */
+    ck_assert_uint_gt(st.retained_bytes, 4096 - 512);
+    ck_assert_int_eq(st.full, 0);
+    ck_assert_int_eq(spool_is_full(s), 0);
+    /* The next append makes room. */
+    ck_assert_int_eq(append_at(s, 201, now_us()), 0);
+    st = stats_of(s);
+    ck_assert_uint_le(st.bytes, 4096);
+    ck_assert_int_eq(st.full, 0);
+    expect_run(s, 0, (unsigned)st.first_seq, 201);
+    spool_close(s);
+}
+END_TEST
+
+/* ---- retention ---- */
+
+START_TEST(retention_deletes_confirmed_segments_once_their_events_are_old)
+{
+    char names[64][128];
+    struct spool_options opt = {
+        .segment_bytes = 512, .fsync = SPOOL_FSYNC_OFF, .retain_ms = 3600 * 1000};
+    int64_t now = now_us(), old = now - 2 * 3600 * INT64_C(1000000);
+    struct spool *s = open_with(&opt);
+    for (unsigned i = 1; i <= 30; i++)
+        ck_assert_int_eq(append_at(s, i, old + i), 0);
+    for (unsigned i = 31; i <= 60; i++)
+        ck_assert_int_eq(append_at(s, i, now + i), 0);
+    ck_assert_uint_gt(list_segments(names, 64), 6);
+    ck_assert_int_eq(spool_confirm(s, 60), 0);
+
+    /* Every segment of old events went; every recent event stayed. */
+    size_t n = list_segments(names, 64);
+    uint64_t first = spool_first_seq(s);
+    ck_assert_uint_gt(first, 1);
+    ck_assert_uint_le(first, 31);
+    ck_assert_uint_eq(seg_seq(names[0]), first);
+    ck_assert_uint_ge(n, 2);
+    ck_assert_uint_gt(seg_seq(names[1]), 31); /* the first one kept holds recent events */
+    ck_assert_uint_gt(stats_of(s).retained_bytes, 0);
+    expect_run(s, 0, (unsigned)first, 60);
+    spool_trim(s);
+    ck_assert_uint_eq(list_segments(names, 64), n);
+    spool_close(s);
+
+    /* Reopened, the times of what is left are recovered as recent. */
+    s = open_with(&opt);
+    ck_assert_uint_eq(list_segments(names, 64), n);
+    spool_close(s);
+}
+END_TEST
+
+START_TEST(retention_by_time_passing_and_spool_trim)
+{
+    char names[64][128];
+    /* A second of retention: the appends and the first trim take a few
+     * milliseconds, so "too young" holds even on a loaded machine. */
+    struct spool_options opt = {.segment_bytes = 512, .fsync = SPOOL_FSYNC_OFF, .retain_ms = 1000};
+    struct spool *s = open_with(&opt);
+    for (unsigned i = 1; i <= 60; i++)
+        ck_assert_int_eq(append_at(s, i, now_us()), 0);
+    size_t before = list_segments(names, 64);
+    ck_assert_int_eq(spool_confirm(s, 60), 0);
+    spool_trim(s);
+    ck_assert_uint_eq(list_segments(names, 64), before); /* too young to go */
+    ck_assert_uint_eq(spool_first_seq(s), 1);
+    usleep(1200 * 1000);
+    spool_trim(s);
+    ck_assert_uint_eq(list_segments(names, 64), 1); /* the active one stays */
+    struct spool_stats st = stats_of(s);
+    ck_assert_uint_eq(st.retained_bytes, 0);
+    ck_assert_uint_eq(st.segments, 1);
+    spool_close(s);
+}
+END_TEST
+
+START_TEST(retention_recovered_on_reopen)
+{
+    char names[64][128];
+    struct spool_options keep = {
+        .segment_bytes = 512, .fsync = SPOOL_FSYNC_OFF, .retain_ms = 3600 * 1000};
+    int64_t old = now_us() - 2 * 3600 * INT64_C(1000000);
+    struct spool *s = open_with(&keep);
+    for (unsigned i = 1; i <= 40; i++)
+        ck_assert_int_eq(append_at(s, i, old + i), 0);
+    spool_close(s);
+    s = open_with(&keep);
+    for (unsigned i = 41; i <= 60; i++)
+        ck_assert_int_eq(append_at(s, i, now_us()), 0);
+    ck_assert_int_eq(spool_confirm(s, 60), 0);
+    /* The old segments went on confirm, from times recovered on open. */
+    uint64_t first = spool_first_seq(s);
+    ck_assert_uint_gt(first, 1);
+    ck_assert_uint_le(first, 41);
+    expect_run(s, 0, (unsigned)first, 60);
+    list_segments(names, 64);
+    ck_assert_uint_eq(seg_seq(names[0]), first);
+    spool_close(s);
+}
+END_TEST
+
+START_TEST(retain_zero_deletes_on_confirm)
+{
+    char names[64][128];
+    struct spool_options opt = {.segment_bytes = 512, .fsync = SPOOL_FSYNC_OFF};
+    struct spool *s = open_with(&opt);
+    for (unsigned i = 1; i <= 60; i++)
+        ck_assert_int_eq(append_at(s, i, now_us()), 0);
+    ck_assert_int_eq(spool_confirm(s, 60), 0);
+    ck_assert_uint_eq(list_segments(names, 64), 1);
+    ck_assert_uint_eq(stats_of(s).retained_bytes, 0);
+    spool_close(s);
+}
+END_TEST
+
+START_TEST(stats_follow_the_oldest_unconfirmed_event)
+{
+    struct spool_options opt = {.segment_bytes = 512, .fsync = SPOOL_FSYNC_OFF};
+    struct spool *s = open_with(&opt);
+    struct spool_stats st = stats_of(s);
+    ck_assert_int_eq(st.oldest_unconfirmed_time_us, 0);
+    ck_assert_uint_eq(st.first_seq, 0);
+    for (unsigned i = 1; i <= 40; i++)
+        append_numbered(s, i); /* time_us 1000 + i */
+    st = stats_of(s);
+    ck_assert_int_eq(st.oldest_unconfirmed_time_us, 1001);
+    ck_assert_uint_eq(st.first_seq, 1);
+    ck_assert_int_eq(spool_confirm(s, 4), 0);
+    ck_assert_int_eq(stats_of(s).oldest_unconfirmed_time_us, 1005);
+    ck_assert_int_eq(spool_confirm(s, 33), 0); /* a few segments further */
+    ck_assert_int_eq(stats_of(s).oldest_unconfirmed_time_us, 1034);
+    ck_assert_int_eq(spool_confirm(s, 40), 0);
+    ck_assert_int_eq(stats_of(s).oldest_unconfirmed_time_us, 0);
+    spool_close(s);
+}
+END_TEST
+
+/* ---- read-only ---- */
+
+START_TEST(readonly_reads_the_spool_a_writer_owns)
+{
+    char err[256], path[128];
+    struct spool_options opt = {.segment_bytes = 1024};
+    struct spool *w = open_with(&opt);
+    for (unsigned i = 1; i <= 100; i++)
+        append_numbered(w, i);
+    ck_assert_int_eq(spool_confirm(w, 10), 0);
+
+    struct spool *r = open_readonly();
+    ck_assert_uint_eq(spool_last_seq(r), 100);
+    ck_assert_uint_eq(spool_confirmed_seq(r), 10);
+    ck_assert_int_eq(spool_notify_fd(r), -1);
+    expect_run(r, 0, 1, 100);
+    /* A snapshot: what the writer appends later is not in it. */
+    append_numbered(w, 101);
+    expect_run(r, 95, 96, 100);
+    /* It writes nothing, and the writer keeps working beside it. */
+    struct spool_event ev = {0, 1, "x", "t", "k", "{}", 2};
+    ck_assert_int_eq(spool_append(r, &ev), -1);
+    ck_assert_int_eq(spool_confirm(r, 50), -1);
+    spool_trim(r);
+    ck_assert_uint_eq(spool_confirmed_seq(r), 10);
+    ck_assert_uint_eq(append_numbered(w, 102), 102);
+    ck_assert_int_eq(spool_confirm(w, 20), 0);
+    spool_close(r);
+    expect_run(w, 20, 21, 102);
+    spool_close(w);
+
+    snprintf(path, sizeof(path), "%s/missing", tmpdir);
+    ck_assert_ptr_null(spool_open_readonly(path, err, sizeof(err)));
+    ck_assert_ptr_nonnull(strstr(err, "cannot open: No such file or directory"));
+}
+END_TEST
+
+START_TEST(readonly_takes_a_torn_last_record_as_the_end)
+{
+    char names[8][128];
+    struct spool *w = open_spool(0);
+    for (unsigned i = 1; i <= 10; i++)
+        append_numbered(w, i);
+    spool_close(w);
+    list_segments(names, 8);
+    /* The start of an 11th record: a header promising more than follows. */
+    unsigned char part[20] = {0};
+    put_le(part, RECORD_MAGIC, 4);
+    put_le(part + 4, 200, 4);
+    int fd = open(names[0], O_WRONLY | O_APPEND);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(write(fd, part, sizeof(part)), (ssize_t)sizeof(part));
+    close(fd);
+    off_t size = file_size(names[0]);
+
+    log_capture_begin();
+    struct spool *r = open_readonly();
+    ck_assert_uint_eq(spool_last_seq(r), 10);
+    expect_run(r, 0, 1, 10);
+    spool_close(r);
+    char *log = log_capture_end();
+    ck_assert_str_eq(log, ""); /* silently */
+    free(log);
+    ck_assert_int_eq(file_size(names[0]), size); /* and left alone */
+}
+END_TEST
+
+START_TEST(readonly_skips_segments_deleted_before_the_cursor_gets_there)
+{
+    char names[64][128];
+    struct spool_options opt = {.segment_bytes = 512, .fsync = SPOOL_FSYNC_OFF};
+    struct spool *w = open_with(&opt);
+    for (unsigned i = 1; i <= 100; i++)
+        append_numbered(w, i);
+    ck_assert_uint_gt(list_segments(names, 64), 6);
+
+    log_capture_begin();
+    struct spool *r = open_readonly();
+    struct spool_cursor *c = spool_cursor_new(r, 0);
+    expect_numbered(c, 1, 1);
+    struct spool_cursor *fresh = spool_cursor_new(r, 0);
+    /* The writer confirms and deletes: c has the first segment open and
+     * finishes it; the segments after it are gone, and both cursors go on
+     * with what is left, each event after 50 exactly once. */
+    ck_assert_int_eq(spool_confirm(w, 50), 0);
+    uint64_t first_left = spool_first_seq(w);
+    ck_assert_uint_gt(first_left, 2);
+    struct spool_cursor *cs[2] = {c, fresh};
+    for (int k = 0; k < 2; k++) {
+        struct spool_event ev;
+        uint64_t prev = k == 0 ? 1 : 0, next = first_left;
+        int rc;
+        while ((rc = spool_cursor_next(cs[k], &ev)) == 1) {
+            ck_assert_uint_gt(ev.seq, prev);
+            if (ev.seq >= first_left)
+                ck_assert_uint_eq(ev.seq, next++);
+            prev = ev.seq;
+        }
+        ck_assert_int_eq(rc, 0);
+        ck_assert_uint_eq(next, 101);
+    }
+    spool_cursor_free(c);
+    spool_cursor_free(fresh);
+    spool_close(r);
+    char *log = log_capture_end();
+    ck_assert_str_eq(log, "");
+    free(log);
+    spool_close(w);
+}
+END_TEST
+
+/* ---- crashes ---- */
+
+/* A child process appends and dies without closing; the spool reopens
+ * with other options and carries on. */
+START_TEST(reopen_after_a_crash_with_new_options)
+{
+    char names[64][128];
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        struct spool_options first = {.segment_bytes = 1024, .fsync = SPOOL_FSYNC_BATCH};
+        char err[256];
+        struct spool *s = spool_open(tmpdir, &first, err, sizeof(err));
+        for (unsigned i = 1; s != NULL && i <= 50; i++)
+            if (append_at(s, i, now_us()) != 0)
+                _exit(2);
+        _exit(s != NULL ? 0 : 1); /* no spool_close: the lock dies with us */
+    }
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    size_t n = list_segments(names, 64);
+    int fd = open(names[n - 1], O_WRONLY | O_APPEND);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(write(fd, "SPOL\x40\0\0\0junk", 12), 12); /* torn mid-write */
+    close(fd);
+
+    struct spool_options next = {.segment_bytes = 1024,
+                                 .fsync = SPOOL_FSYNC_ALWAYS,
+                                 .max_bytes = 64 * 1024,
+                                 .retain_ms = 3600 * 1000,
+                                 .full = SPOOL_FULL_REFUSE};
+    struct spool *s = open_with(&next);
+    ck_assert_uint_eq(spool_last_seq(s), 50);
+    for (unsigned i = 51; i <= 60; i++)
+        ck_assert_uint_eq(append_numbered(s, i), i);
+    struct spool_stats st = stats_of(s);
+    ck_assert_uint_eq(st.fsyncs, 10);
+    ck_assert_int_eq(spool_confirm(s, 60), 0);
+    st = stats_of(s);
+    ck_assert_uint_gt(st.retained_bytes, 0);
+    ck_assert_int_eq(st.full, 0);
+    expect_run(s, 0, 1, 60);
+    spool_close(s);
+
+    s = open_spool(0);
+    ck_assert_uint_eq(spool_last_seq(s), 60);
+    ck_assert_uint_eq(spool_confirmed_seq(s), 60);
+    ck_assert_uint_eq(append_numbered(s, 61), 61);
+    spool_close(s);
+}
+END_TEST
+
 Suite *spool_suite(void)
 {
     Suite *s = suite_create("spool");
     TCase *tc = tcase_create("spool");
     tcase_set_timeout(tc, UNIT_TIMEOUT);
-    tcase_add_checked_fixture(tc, make_tmpdir, remove_tmpdir);
+    tcase_add_unchecked_fixture(tc, make_root, scratch_root_remove);
+    tcase_add_checked_fixture(tc, make_tmpdir, NULL);
     tcase_add_test(tc, append_then_read_in_order);
     tcase_add_test(tc, records_follow_the_documented_format);
     tcase_add_test(tc, empty_spool_reads_nothing);
@@ -818,6 +1507,24 @@ Suite *spool_suite(void)
     tcase_add_test(tc, torn_header_is_truncated_on_open);
     tcase_add_test(tc, garbage_tail_is_truncated_on_open);
     tcase_add_test(tc, corrupt_record_in_a_sealed_segment_stops_the_cursor);
+    tcase_add_test(tc, fsync_always_syncs_each_append_before_returning);
+    tcase_add_test(tc, fsync_always_group_commit_covers_every_concurrent_append);
+    tcase_add_test(tc, fsync_off_never_syncs);
+    tcase_add_test(tc, fsync_batch_syncs_within_the_interval);
+    tcase_add_test(tc, fsync_batch_appends_never_wait_and_close_flushes);
+    tcase_add_test(tc, cap_skip_refuses_once_full_until_confirms_free_room);
+    tcase_add_test(tc, cap_refuse_keeps_appending_and_reports_full);
+    tcase_add_test(tc, cap_makes_room_by_deleting_retained_segments_oldest_first);
+    tcase_add_test(tc, cap_full_counts_unconfirmed_bytes_only);
+    tcase_add_test(tc, retention_deletes_confirmed_segments_once_their_events_are_old);
+    tcase_add_test(tc, retention_by_time_passing_and_spool_trim);
+    tcase_add_test(tc, retention_recovered_on_reopen);
+    tcase_add_test(tc, retain_zero_deletes_on_confirm);
+    tcase_add_test(tc, stats_follow_the_oldest_unconfirmed_event);
+    tcase_add_test(tc, readonly_reads_the_spool_a_writer_owns);
+    tcase_add_test(tc, readonly_takes_a_torn_last_record_as_the_end);
+    tcase_add_test(tc, readonly_skips_segments_deleted_before_the_cursor_gets_there);
+    tcase_add_test(tc, reopen_after_a_crash_with_new_options);
     suite_add_tcase(s, tc);
     return s;
 }
