@@ -20,6 +20,7 @@
 #include <errno.h>
 #include <event2/event.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -39,19 +40,38 @@ struct options {
     const char *learn_from;
     const char **bindings; /* owned array of borrowed argv strings */
     size_t n_bindings;
+    int queue_given;
+
+    /* --stream: read the stream `stream` instead of a queue of our own. */
+    const char *stream;
+    struct consumer_offset offset;
+    const char *max_age;
+    uint64_t max_bytes;
+    int stream_option_given; /* some --stream-* option: needs --stream */
 };
 
 static void usage(FILE *f)
 {
     fputs("usage: stock-service [--listen HOST:PORT] [--amqp URL] [--exchange NAME]\n"
-          "                     [--queue NAME] [--bind KEY]... [--base PATH]\n"
-          "                     [--learn-from UPSTREAM]\n"
+          "                     [--queue NAME | --stream NAME [--stream-offset OFFSET]\n"
+          "                      [--stream-max-age AGE] [--stream-max-bytes N]]\n"
+          "                     [--bind KEY]... [--base PATH] [--learn-from UPSTREAM]\n"
           "                     [--log-level error|warn|info|debug]\n"
           "\n"
           "  --listen     HTTP address (default 127.0.0.1:9001; port 0 picks one)\n"
           "  --amqp       broker (default amqp://guest:guest@127.0.0.1:5672/%2f)\n"
           "  --exchange   topic exchange of the events (default strangler.events)\n"
           "  --queue      this service's durable queue (default stock-service)\n"
+          "  --stream     read the events from this durable stream queue instead\n"
+          "               of a queue of its own: a stream keeps them once read\n"
+          "  --stream-offset OFFSET\n"
+          "               where reading the stream starts: first (default), last,\n"
+          "               next, a position, YYYY-MM-DDTHH:MM:SSZ or @SECONDS\n"
+          "  --stream-max-age AGE\n"
+          "               the stream's x-max-age, e.g. 30D (default: none)\n"
+          "  --stream-max-bytes N\n"
+          "               the stream's x-max-length-bytes (default: none); both\n"
+          "               must be the ones the stream was declared with\n"
           "  --bind       routing key to bind, repeatable (default stock.# orders.#\n"
           "               legacy.stock.# legacy.orders.#)\n"
           "  --base       path prefix of JSON-contract calls (default /rpc)\n"
@@ -85,6 +105,21 @@ static int parse_listen(const char *arg, struct options *o)
     return 0;
 }
 
+/* A positive decimal number of bytes that the broker can hold in its signed
+ * 64-bit field. Returns 0, or -1. */
+static int parse_bytes(const char *arg, uint64_t *out)
+{
+    if (arg[0] < '0' || arg[0] > '9')
+        return -1; /* strtoumax would take a sign or spaces */
+    char *end;
+    errno = 0;
+    uintmax_t v = strtoumax(arg, &end, 10);
+    if (errno != 0 || *end != '\0' || v == 0 || v > INT64_MAX)
+        return -1;
+    *out = (uint64_t)v;
+    return 0;
+}
+
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
     (void)what;
@@ -103,6 +138,10 @@ static int parse_options(int argc, char **argv, struct options *o)
         OPT_BIND,
         OPT_BASE,
         OPT_LEARN_FROM,
+        OPT_STREAM,
+        OPT_STREAM_OFFSET,
+        OPT_STREAM_MAX_AGE,
+        OPT_STREAM_MAX_BYTES,
         OPT_LOG_LEVEL,
         OPT_HELP,
     };
@@ -114,6 +153,10 @@ static int parse_options(int argc, char **argv, struct options *o)
         {"bind", required_argument, NULL, OPT_BIND},
         {"base", required_argument, NULL, OPT_BASE},
         {"learn-from", required_argument, NULL, OPT_LEARN_FROM},
+        {"stream", required_argument, NULL, OPT_STREAM},
+        {"stream-offset", required_argument, NULL, OPT_STREAM_OFFSET},
+        {"stream-max-age", required_argument, NULL, OPT_STREAM_MAX_AGE},
+        {"stream-max-bytes", required_argument, NULL, OPT_STREAM_MAX_BYTES},
         {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
         {"help", no_argument, NULL, OPT_HELP},
         {NULL, 0, NULL, 0},
@@ -137,6 +180,7 @@ static int parse_options(int argc, char **argv, struct options *o)
             break;
         case OPT_QUEUE:
             o->queue = optarg;
+            o->queue_given = 1;
             break;
         case OPT_BIND:
             /* The first --bind replaces the defaults; later ones add. */
@@ -152,6 +196,35 @@ static int parse_options(int argc, char **argv, struct options *o)
             break;
         case OPT_LEARN_FROM:
             o->learn_from = optarg;
+            break;
+        case OPT_STREAM:
+            o->stream = optarg;
+            break;
+        case OPT_STREAM_OFFSET:
+            if (consumer_offset_parse(optarg, &o->offset) != 0) {
+                log_error("--stream-offset %s: expected first, last, next, a position,"
+                          " YYYY-MM-DDTHH:MM:SSZ or @SECONDS",
+                          optarg);
+                return -1;
+            }
+            o->stream_option_given = 1;
+            break;
+        case OPT_STREAM_MAX_AGE:
+            if (consumer_max_age_check(optarg) != 0) {
+                log_error("--stream-max-age %s: expected a positive number and one unit of"
+                          " Y, M, D, h, m, s (e.g. 30D)",
+                          optarg);
+                return -1;
+            }
+            o->max_age = optarg;
+            o->stream_option_given = 1;
+            break;
+        case OPT_STREAM_MAX_BYTES:
+            if (parse_bytes(optarg, &o->max_bytes) != 0) {
+                log_error("--stream-max-bytes %s: expected a positive number of bytes", optarg);
+                return -1;
+            }
+            o->stream_option_given = 1;
             break;
         case OPT_LOG_LEVEL:
             if (log_level_parse(optarg, &level) != 0) {
@@ -173,8 +246,18 @@ static int parse_options(int argc, char **argv, struct options *o)
         log_error("unexpected argument: %s", argv[optind]);
         return -1;
     }
+    if (o->stream != NULL && o->queue_given) {
+        log_error("--queue and --stream: give one, the queue the events are read from");
+        return -1;
+    }
+    if (o->stream == NULL && o->stream_option_given) {
+        log_error("--stream-offset, --stream-max-age and --stream-max-bytes need --stream");
+        return -1;
+    }
+    if (o->stream != NULL)
+        o->queue = o->stream;
     if (o->exchange[0] == '\0' || o->queue[0] == '\0') {
-        log_error("--exchange and --queue must not be empty");
+        log_error("--exchange, --queue and --stream must not be empty");
         return -1;
     }
     if (o->n_bindings == 0) {
@@ -198,6 +281,7 @@ int main(int argc, char **argv)
         .queue = "stock-service",
         .base = "/rpc",
         .learn_from = "legacy",
+        .offset = {.kind = CONSUMER_OFFSET_FIRST}, /* a late reader wants the history */
     };
     struct event_base *base = NULL;
     struct event *sigterm = NULL;
@@ -219,6 +303,10 @@ int main(int argc, char **argv)
         .bindings = o.bindings,
         .n_bindings = o.n_bindings,
         .learn_from = o.learn_from,
+        .stream = o.stream != NULL,
+        .offset = o.offset,
+        .max_age = o.max_age,
+        .max_bytes = o.max_bytes,
     };
     if (consumer_check_config(&ccfg, err, sizeof(err)) != 0) {
         log_error("--amqp %s: %s", o.amqp_url, err);

@@ -2,18 +2,23 @@
  * amqp-tool: declares queues, binds them and reads events back, so the
  * end-to-end tests and the demo can check what reached RabbitMQ.
  *
- *   amqp-tool URL declare QUEUE [--exchange EX] [--bind KEY]... [--stream]
- *   amqp-tool URL consume QUEUE [--count N] [--timeout-ms T] [--offset first|next]
+ *   amqp-tool URL declare QUEUE [--exchange EX] [--bind KEY]...
+ *                               [--stream [--max-age AGE] [--max-bytes N]]
+ *   amqp-tool URL consume QUEUE [--count N] [--timeout-ms T] [--offset OFFSET]
  *   amqp-tool URL purge QUEUE
  *   amqp-tool URL delete QUEUE
  *
  * `declare` declares the exchange exactly as the publisher does (durable
- * topic), then the queue (durable; a stream with --stream) and binds it
- * with each key. `consume` prints one JSON line per message and acks it:
- *   {"routing_key", "exchange", "properties": {"content_type",
- *    "delivery_mode", "message_id", "type", "timestamp", "app_id"},
- *    "body": <the body as JSON if it is JSON, else a string>}
+ * topic), then the queue (durable; a stream with --stream, with x-max-age
+ * and x-max-length-bytes when given) and binds it with each key.
+ * `consume` prints one JSON line per message and acks it:
+ *   {"routing_key", "exchange", ["stream_offset",] "properties":
+ *    {"content_type", "delivery_mode", "message_id", "type", "timestamp",
+ *    "app_id"}, "body": <the body as JSON if it is JSON, else a string>}
  * and stops after N messages or when none came for T ms (default 3000).
+ * `stream_offset` is there only for a message read from a stream: its
+ * position. --offset (x-stream-offset, for a stream) is first, last, next,
+ * a position, YYYY-MM-DDTHH:MM:SSZ or @SECONDS since the epoch.
  *
  * Exit status: 0 done, 1 a broker or connection error, 2 a usage error.
  */
@@ -29,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
+#include <time.h>
 
 #define CHANNEL            1
 #define DEFAULT_EXCHANGE   "strangler.events"
@@ -51,21 +57,28 @@ struct options {
     const char *binds[MAX_BINDS];
     int nbinds;
     int stream;
-    unsigned long count; /* 0: no limit */
+    const char *max_age;     /* NULL: no x-max-age */
+    unsigned long max_bytes; /* 0: no x-max-length-bytes */
+    unsigned long count;     /* 0: no limit */
     unsigned long timeout_ms;
-    const char *offset; /* NULL: no x-stream-offset */
+    const char *offset;              /* NULL: no x-stream-offset */
+    amqp_field_value_t offset_value; /* offset as the broker reads it */
 };
 
 static const char usage_text[] =
-    "usage: amqp-tool URL declare QUEUE [--exchange EX] [--bind KEY]... [--stream]\n"
-    "       amqp-tool URL consume QUEUE [--count N] [--timeout-ms T] [--offset first|next]\n"
+    "usage: amqp-tool URL declare QUEUE [--exchange EX] [--bind KEY]...\n"
+    "                                   [--stream [--max-age AGE] [--max-bytes N]]\n"
+    "       amqp-tool URL consume QUEUE [--count N] [--timeout-ms T] [--offset OFFSET]\n"
     "       amqp-tool URL purge QUEUE\n"
     "       amqp-tool URL delete QUEUE\n"
     "\n"
     "URL is amqp://user:pass@host:port/vhost. declare makes the exchange "
     "(default\n" DEFAULT_EXCHANGE ") a durable topic exchange, the queue durable (a stream with\n"
-    "--stream), and binds it with each KEY. consume prints one JSON line per message\n"
-    "and acks it; it stops after N messages, or when none arrived for T ms (3000).\n";
+    "--stream, with x-max-age AGE such as 30D and x-max-length-bytes N when given),\n"
+    "and binds it with each KEY. consume prints one JSON line per message and acks\n"
+    "it; it stops after N messages, or when none arrived for T ms (3000). OFFSET\n"
+    "(x-stream-offset, for a stream) is first, last, next, a position,\n"
+    "YYYY-MM-DDTHH:MM:SSZ or @SECONDS.\n";
 
 static int usage(const char *problem)
 {
@@ -87,6 +100,45 @@ static int parse_ulong(const char *s, unsigned long *out)
     if (errno != 0 || *end != '\0')
         return -1;
     *out = v;
+    return 0;
+}
+
+/* x-max-age as RabbitMQ accepts it: digits and one unit ("30D"). */
+static int valid_max_age(const char *s)
+{
+    size_t digits = strspn(s, "0123456789");
+    return digits > 0 && s[digits] != '\0' && strchr("YMDhms", s[digits]) != NULL &&
+           s[digits + 1] == '\0';
+}
+
+/*
+ * x-stream-offset as the broker reads it: "first", "last" and "next" as
+ * strings, a position as a long, a point in time only as an AMQP timestamp
+ * (the same number as a long would be a position). Returns 0, or -1.
+ */
+static int parse_offset(const char *s, amqp_field_value_t *out)
+{
+    unsigned long v;
+    if (strcmp(s, "first") == 0 || strcmp(s, "last") == 0 || strcmp(s, "next") == 0) {
+        out->kind = AMQP_FIELD_KIND_UTF8;
+        out->value.bytes = amqp_cstring_bytes(s);
+    } else if (s[0] == '@' && parse_ulong(s + 1, &v) == 0) {
+        out->kind = AMQP_FIELD_KIND_TIMESTAMP;
+        out->value.u64 = v;
+    } else if (strchr(s, 'T') != NULL) {
+        struct tm tm = {0};
+        const char *end = strptime(s, "%Y-%m-%dT%H:%M:%SZ", &tm);
+        time_t t = end != NULL && *end == '\0' ? timegm(&tm) : -1;
+        if (t < 0)
+            return -1;
+        out->kind = AMQP_FIELD_KIND_TIMESTAMP;
+        out->value.u64 = (uint64_t)t;
+    } else if (parse_ulong(s, &v) == 0 && v <= INT64_MAX) {
+        out->kind = AMQP_FIELD_KIND_I64;
+        out->value.i64 = (int64_t)v;
+    } else {
+        return -1;
+    }
     return 0;
 }
 
@@ -116,8 +168,11 @@ static int parse_option(struct options *o, int argc, char **argv, int *i)
         ok = parse_ulong(val, &o->count) == 0;
     else if (consume && strcmp(opt, "--timeout-ms") == 0)
         ok = parse_ulong(val, &o->timeout_ms) == 0;
-    else if (consume && strcmp(opt, "--offset") == 0 &&
-             (strcmp(val, "first") == 0 || strcmp(val, "next") == 0))
+    else if (declare && strcmp(opt, "--max-age") == 0 && valid_max_age(val))
+        o->max_age = val;
+    else if (declare && strcmp(opt, "--max-bytes") == 0)
+        ok = parse_ulong(val, &o->max_bytes) == 0 && o->max_bytes > 0 && o->max_bytes <= INT64_MAX;
+    else if (consume && strcmp(opt, "--offset") == 0 && parse_offset(val, &o->offset_value) == 0)
         o->offset = val;
     else
         ok = 0;
@@ -150,6 +205,10 @@ static int parse_args(struct options *o, int argc, char **argv)
     for (int i = 4; i < argc; i++)
         if (parse_option(o, argc, argv, &i) < 0)
             return -1;
+    if (!o->stream && (o->max_age != NULL || o->max_bytes > 0)) {
+        fprintf(stderr, "amqp-tool: --max-age and --max-bytes are for a stream (--stream)\n");
+        return -1;
+    }
     return 0;
 }
 
@@ -237,14 +296,27 @@ static void tool_close(amqp_connection_state_t conn)
 
 static int cmd_declare(amqp_connection_state_t conn, const struct options *o)
 {
-    amqp_table_entry_t stream_arg;
+    amqp_table_entry_t stream_args[3];
     amqp_table_t args = amqp_empty_table;
     if (o->stream) {
-        stream_arg.key = amqp_cstring_bytes("x-queue-type");
-        stream_arg.value.kind = AMQP_FIELD_KIND_UTF8;
-        stream_arg.value.value.bytes = amqp_cstring_bytes("stream");
-        args.num_entries = 1;
-        args.entries = &stream_arg;
+        int n = 0;
+        stream_args[n].key = amqp_cstring_bytes("x-queue-type");
+        stream_args[n].value.kind = AMQP_FIELD_KIND_UTF8;
+        stream_args[n++].value.value.bytes = amqp_cstring_bytes("stream");
+        if (o->max_age != NULL) {
+            stream_args[n].key = amqp_cstring_bytes("x-max-age");
+            stream_args[n].value.kind = AMQP_FIELD_KIND_UTF8;
+            stream_args[n++].value.value.bytes = amqp_cstring_bytes(o->max_age);
+        }
+        if (o->max_bytes > 0) {
+            /* The same type as stock-service sends: the broker compares
+             * re-declarations by type class and value. */
+            stream_args[n].key = amqp_cstring_bytes("x-max-length-bytes");
+            stream_args[n].value.kind = AMQP_FIELD_KIND_I64;
+            stream_args[n++].value.value.i64 = (int64_t)o->max_bytes;
+        }
+        args.num_entries = n;
+        args.entries = stream_args;
     }
     /* The same arguments as the publisher, so either may declare first. */
     amqp_exchange_declare(conn, CHANNEL, amqp_cstring_bytes(o->exchange),
@@ -352,13 +424,42 @@ static void put_body(struct buf *b, amqp_bytes_t body)
         json_tokener_free(tok);
 }
 
+/* The x-stream-offset header RabbitMQ adds to a message read from a
+ * stream (its position). Returns 0, or -1 when there is none. */
+static int stream_offset(const amqp_basic_properties_t *p, uint64_t *out)
+{
+    if (!(p->_flags & AMQP_BASIC_HEADERS_FLAG))
+        return -1;
+    for (int i = 0; i < p->headers.num_entries; i++) {
+        const amqp_table_entry_t *e = &p->headers.entries[i];
+        if (e->key.len != strlen("x-stream-offset") ||
+            memcmp(e->key.bytes, "x-stream-offset", e->key.len) != 0)
+            continue;
+        if (e->value.kind == AMQP_FIELD_KIND_I64 && e->value.value.i64 >= 0) {
+            *out = (uint64_t)e->value.value.i64;
+            return 0;
+        }
+        if (e->value.kind == AMQP_FIELD_KIND_U64) {
+            *out = e->value.value.u64;
+            return 0;
+        }
+        return -1;
+    }
+    return -1;
+}
+
 static void print_envelope(const amqp_envelope_t *env)
 {
     struct buf b = BUF_INIT;
+    uint64_t offset;
     buf_append_str(&b, "{\"routing_key\":");
     put_bytes(&b, env->routing_key);
     buf_append_str(&b, ",\"exchange\":");
     put_bytes(&b, env->exchange);
+    if (stream_offset(&env->message.properties, &offset) == 0) {
+        buf_append_str(&b, ",\"stream_offset\":");
+        buf_append_u64(&b, offset);
+    }
     buf_append_str(&b, ",\"properties\":");
     put_properties(&b, &env->message.properties);
     buf_append_str(&b, ",\"body\":");
@@ -406,8 +507,7 @@ static int start_consumer(amqp_connection_state_t conn, const struct options *o)
         return -1;
     if (o->offset != NULL) {
         offset_arg.key = amqp_cstring_bytes("x-stream-offset");
-        offset_arg.value.kind = AMQP_FIELD_KIND_UTF8;
-        offset_arg.value.value.bytes = amqp_cstring_bytes(o->offset);
+        offset_arg.value = o->offset_value;
         args.num_entries = 1;
         args.entries = &offset_arg;
     }
