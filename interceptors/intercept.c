@@ -49,7 +49,7 @@ struct interceptor *interceptor_new(const struct interceptor_ops *ops, void *sta
 int interceptor_record(struct interceptor *ic, const struct intercept_rule *rule,
                        const struct event_exchange *x)
 {
-    static const struct intercept_rule defaults = {NULL, NULL, 0};
+    static const struct intercept_rule defaults = {NULL, NULL, 0, NULL};
     if (rule == NULL)
         rule = &defaults;
     if (x->response != NULL && x->response->is_fault && !rule->on_faults)
@@ -66,6 +66,11 @@ void interceptor_get_stats(struct interceptor *ic, struct interceptor_stats *out
 {
     out->recorded = atomic_load_explicit(&ic->recorded, memory_order_relaxed);
     out->skipped = atomic_load_explicit(&ic->skipped, memory_order_relaxed);
+}
+
+int interceptor_admits(struct interceptor *ic)
+{
+    return ic->ops->admits == NULL || ic->ops->admits(ic->state);
 }
 
 void interceptor_free(struct interceptor *ic)
@@ -94,9 +99,34 @@ static int shortstr_ok(const char *what, const char *s, const char *method)
 }
 
 /*
+ * The exchange as its event may show it: *copy, with params and the result
+ * run through r and the response copied into *resp when it has a result.
+ * The copies come from arena and share x's values. A fault is left alone:
+ * its string is the server's (redact.h).
+ */
+static const struct event_exchange *redact_exchange(const struct redact *r,
+                                                    const struct event_exchange *x,
+                                                    struct event_exchange *copy,
+                                                    struct xr_response *resp, struct arena *arena)
+{
+    *copy = *x;
+    copy->params = redact_value(r, x->params, arena);
+    if (x->response != NULL && !x->response->is_fault) {
+        *resp = *x->response;
+        /* xr_response's result is not const (the proxy builds answers in
+         * place), but this copy is only read, by event_write. */
+        resp->result = (struct xr_value *)redact_value(r, x->response->result, arena);
+        copy->response = resp;
+    }
+    return copy;
+}
+
+/*
  * Builds the envelope and the event text, then appends to the spool. The
  * bufs are per call: the op runs on many worker threads at once, and a
- * thread-local buffer would outlive the worker threads that own it.
+ * thread-local buffer would outlive the worker threads that own it. So is
+ * the arena for redacted copies, and it exists only for a route that
+ * redacts: every other route pays nothing for the feature.
  */
 static int events_record(void *state, const struct intercept_rule *rule,
                          const struct event_exchange *x)
@@ -106,6 +136,9 @@ static int events_record(void *state, const struct intercept_rule *rule,
     struct buf body = BUF_INIT;
     struct xr_error err = {0};
     struct event_envelope env;
+    struct arena *redacted = NULL; /* copies made by redaction */
+    struct event_exchange redacted_x;
+    struct xr_response redacted_resp;
     int rc = -1;
 
     ids_new_uuid(env.id);
@@ -122,6 +155,10 @@ static int events_record(void *state, const struct intercept_rule *rule,
         !shortstr_ok("routing key", key, x->method))
         goto out;
 
+    if (rule->redact != NULL) {
+        redacted = arena_new(0);
+        x = redact_exchange(rule->redact, x, &redacted_x, &redacted_resp, redacted);
+    }
     buf_reserve(&body, 1024);
     if (event_write(&body, &env, x, &err) < 0) {
         log_warn("interceptor events: %s: %s", x->method != NULL ? x->method : "?", err.message);
@@ -140,6 +177,7 @@ static int events_record(void *state, const struct intercept_rule *rule,
         goto out; /* spool_append logged why */
     rc = 0;
 out:
+    arena_free(redacted);
     buf_dispose(&body);
     buf_dispose(&type);
     return rc;
@@ -154,9 +192,16 @@ static void events_destroy(void *state)
     free(st);
 }
 
+static int events_admits(void *state)
+{
+    const struct events_state *st = state;
+    return !spool_refuses_calls(st->spool);
+}
+
 static const struct interceptor_ops events_ops = {
     .name = "events",
     .record = events_record,
+    .admits = events_admits,
     .destroy = events_destroy,
 };
 

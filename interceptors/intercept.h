@@ -15,15 +15,17 @@
 #define STRANGLER_INTERCEPTORS_INTERCEPT_H
 
 #include "interceptors/event.h"
+#include "interceptors/redact.h"
 #include "interceptors/spool.h"
 
 #include <stdint.h>
 
 /* A route's interception settings, from routes.conf. */
 struct intercept_rule {
-    const char *type; /* event type; NULL: "legacy.<method>" */
-    const char *key;  /* routing key; NULL: the type */
-    int on_faults;    /* also record calls answered with a fault */
+    const char *type;            /* event type; NULL: "legacy.<method>" */
+    const char *key;             /* routing key; NULL: the type */
+    int on_faults;               /* also record calls answered with a fault */
+    const struct redact *redact; /* NULL: nothing redacted; owned by the route */
 };
 
 struct interceptor;
@@ -34,6 +36,11 @@ struct interceptor_ops {
     /* Records one exchange. Returns 0, or -1 when it could not (the caller
      * counts it as skipped; the client is answered regardless). */
     int (*record)(void *state, const struct intercept_rule *rule, const struct event_exchange *x);
+    /* Whether calls to record may go ahead now (NULL: always). 0 asks the
+     * proxy to refuse intercepted calls before they reach an upstream, for
+     * a sink that would rather stop traffic than miss an event (the spool's
+     * full=refuse). */
+    int (*admits)(void *state);
     void (*destroy)(void *state);
 };
 
@@ -42,8 +49,9 @@ struct interceptor *interceptor_new(const struct interceptor_ops *ops, void *sta
 
 /*
  * The events interceptor: CloudEvents into `spool` (borrowed; must outlive
- * the interceptor), with `source` as the CloudEvents source attribute.
- * Free with interceptor_free().
+ * the interceptor), with `source` as the CloudEvents source attribute. A
+ * rule's redact applies to the event's params and result (redact.h); the
+ * exchange itself is left as it is. Free with interceptor_free().
  */
 struct interceptor *interceptor_events_new(struct spool *spool, const char *source);
 
@@ -57,6 +65,10 @@ struct interceptor_stats {
     uint64_t skipped; /* could not be recorded */
 };
 void interceptor_get_stats(struct interceptor *ic, struct interceptor_stats *out);
+
+/* Nonzero unless the interceptor asks that intercepted calls be refused
+ * for now (see the admits op). Thread-safe. */
+int interceptor_admits(struct interceptor *ic);
 
 /* NULL is a no-op. */
 void interceptor_free(struct interceptor *ic);

@@ -339,9 +339,9 @@ START_TEST(interceptor_spools_events_with_type_and_key)
     struct interceptor_stats st;
     fixture_open(&f);
     struct event_exchange x = sample_exchange(NULL);
-    struct intercept_rule plain = {NULL, NULL, 0};
-    struct intercept_rule typed = {"orders.changed", NULL, 0};
-    struct intercept_rule keyed = {"orders.changed", "orders.eu", 0};
+    struct intercept_rule plain = {NULL, NULL, 0, NULL};
+    struct intercept_rule typed = {"orders.changed", NULL, 0, NULL};
+    struct intercept_rule keyed = {"orders.changed", "orders.eu", 0, NULL};
 
     ck_assert_int_eq(interceptor_record(f.ic, &plain, &x), 0);
     ck_assert_int_eq(interceptor_record(f.ic, &typed, &x), 0);
@@ -365,8 +365,8 @@ START_TEST(faults_are_recorded_only_with_on_faults)
     fixture_open(&f);
     struct xr_response fault = {1, NULL, -32601, "no", 2};
     struct event_exchange x = sample_exchange(&fault);
-    struct intercept_rule no = {NULL, NULL, 0};
-    struct intercept_rule yes = {NULL, NULL, 1};
+    struct intercept_rule no = {NULL, NULL, 0, NULL};
+    struct intercept_rule yes = {NULL, NULL, 1, NULL};
 
     ck_assert_int_eq(interceptor_record(f.ic, &no, &x), 0);
     ck_assert_uint_eq(spool_last_seq(f.spool), 0);
@@ -422,7 +422,8 @@ static void counting_destroy(void *state)
 
 START_TEST(wrapper_counts_and_destroys_state)
 {
-    static const struct interceptor_ops ops = {"counting", counting_record, counting_destroy};
+    static const struct interceptor_ops ops = {
+        .name = "counting", .record = counting_record, .destroy = counting_destroy};
     struct interceptor_stats st;
     struct interceptor *ic = interceptor_new(&ops, calloc(1, sizeof(int)));
     struct event_exchange x = sample_exchange(NULL);
