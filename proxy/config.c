@@ -2,6 +2,7 @@
 
 #include "common/log.h"
 #include "common/mem.h"
+#include "interceptors/redact.h"
 #include "legacy-adapters/restmap.h"
 #include "proxy/http.h"
 #include "proxy/metrics.h"
@@ -77,24 +78,25 @@ struct setting {
     setter_fn set;
     size_t offset;
     unsigned long long min, max;
+    const char *const *words; /* set_word: the accepted words, stored as their index */
 };
 
-/* "2000" (milliseconds), "500ms", "2s", "1m". */
-static int parse_duration_ms(const char *v, unsigned long long *out)
+int config_parse_duration_ms(const char *v, unsigned long long *out)
 {
+    static const struct {
+        const char *suffix;
+        unsigned long long ms;
+    } units[] = {{"", 1}, {"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}, {"d", 86400000}};
     char *end;
     errno = 0;
     unsigned long long n = strtoull(v, &end, 10);
     if (errno != 0 || end == v || v[0] == '-' || v[0] == '+')
         return -1;
-    unsigned long long mul = 1;
-    if (*end == '\0' || strcmp(end, "ms") == 0)
-        mul = 1;
-    else if (strcmp(end, "s") == 0)
-        mul = 1000;
-    else if (strcmp(end, "m") == 0)
-        mul = 60000;
-    else
+    unsigned long long mul = 0;
+    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+        if (strcmp(end, units[i].suffix) == 0)
+            mul = units[i].ms;
+    if (mul == 0)
         return -1;
     if (n > ULLONG_MAX / mul)
         return -1;
@@ -150,22 +152,28 @@ static int parse_count(const char *v, unsigned long long *out)
     return 0;
 }
 
+/* The C type a numeric setting is stored as. */
+enum field_width { FIELD_UNSIGNED, FIELD_SIZE, FIELD_U64 };
+
 /* How a numeric setting reads its text, names its unit, and is stored. */
 struct number_kind {
     int (*parse)(const char *v, unsigned long long *out);
     const char *noun; /* "invalid NOUN 'text'" */
     const char *hint; /* what was expected, for the message */
     const char *unit; /* after a range, e.g. " ms" */
-    int is_size_t;    /* the field is a size_t, else an unsigned */
+    enum field_width width;
 };
 
-static const struct number_kind durations = {
-    parse_duration_ms, "duration", " (expected milliseconds, or a number with ms, s or m)", " ms",
-    0};
-static const struct number_kind sizes = {
-    parse_size, "size", " (expected bytes, or a number with k, m or g)", " bytes", 1};
-static const struct number_kind counts = {parse_count, "number", "", "", 0};
-static const struct number_kind large_counts = {parse_count, "number", "", "", 1};
+#define DURATION_HINT " (expected milliseconds, or a number with ms, s, m, h or d)"
+#define SIZE_HINT     " (expected bytes, or a number with k, m or g)"
+static const struct number_kind durations = {config_parse_duration_ms, "duration", DURATION_HINT,
+                                             " ms", FIELD_UNSIGNED};
+static const struct number_kind long_durations = {config_parse_duration_ms, "duration",
+                                                  DURATION_HINT, " ms", FIELD_U64};
+static const struct number_kind sizes = {parse_size, "size", SIZE_HINT, " bytes", FIELD_SIZE};
+static const struct number_kind large_sizes = {parse_size, "size", SIZE_HINT, " bytes", FIELD_U64};
+static const struct number_kind counts = {parse_count, "number", "", "", FIELD_UNSIGNED};
+static const struct number_kind large_counts = {parse_count, "number", "", "", FIELD_SIZE};
 
 static int set_number(struct parser *p, const struct setting *s, const char *value, void *base,
                       const struct number_kind *k)
@@ -181,10 +189,17 @@ static int set_number(struct parser *p, const struct setting *s, const char *val
         return -1;
     }
     void *field = (char *)base + s->offset;
-    if (k->is_size_t)
-        *(size_t *)field = (size_t)n;
-    else
+    switch (k->width) {
+    case FIELD_UNSIGNED:
         *(unsigned *)field = (unsigned)n;
+        break;
+    case FIELD_SIZE:
+        *(size_t *)field = (size_t)n;
+        break;
+    case FIELD_U64:
+        *(uint64_t *)field = (uint64_t)n;
+        break;
+    }
     return 0;
 }
 
@@ -193,9 +208,37 @@ static int set_duration(struct parser *p, const struct setting *s, const char *v
     return set_number(p, s, value, base, &durations);
 }
 
+static int set_long_duration(struct parser *p, const struct setting *s, const char *value,
+                             void *base)
+{
+    return set_number(p, s, value, base, &long_durations);
+}
+
 static int set_size(struct parser *p, const struct setting *s, const char *value, void *base)
 {
     return set_number(p, s, value, base, &sizes);
+}
+
+static int set_large_size(struct parser *p, const struct setting *s, const char *value, void *base)
+{
+    return set_number(p, s, value, base, &large_sizes);
+}
+
+/* One of s->words, stored as its index in an unsigned (or enum) field. */
+static int set_word(struct parser *p, const struct setting *s, const char *value, void *base)
+{
+    struct buf expected = BUF_INIT;
+    for (unsigned i = 0; s->words[i] != NULL; i++) {
+        if (strcmp(s->words[i], value) == 0) {
+            *(unsigned *)((char *)base + s->offset) = i;
+            buf_dispose(&expected);
+            return 0;
+        }
+        buf_appendf(&expected, "%s%s", i == 0 ? "" : s->words[i + 1] ? ", " : " or ", s->words[i]);
+    }
+    report(p, "%s: '%s' is not %s", s->name, value, buf_cstr(&expected));
+    buf_dispose(&expected);
+    return -1;
 }
 
 static int set_uint(struct parser *p, const struct setting *s, const char *value, void *base)
@@ -544,13 +587,14 @@ static int do_admin(struct parser *p, const struct directive *d, char **argv, in
 }
 
 static const struct setting upstream_options[] = {
-    {"kind", set_string, offsetof(struct upstream_def, kind), 0, 0},
-    {"timeout", set_duration, offsetof(struct upstream_def, timeout_ms), 1, 3600000},
-    {"connect_timeout", set_duration, offsetof(struct upstream_def, connect_timeout_ms), 1, 600000},
-    {"keepalive", set_uint, offsetof(struct upstream_def, keepalive), 0, 100000},
+    {"kind", set_string, offsetof(struct upstream_def, kind), 0, 0, NULL},
+    {"timeout", set_duration, offsetof(struct upstream_def, timeout_ms), 1, 3600000, NULL},
+    {"connect_timeout", set_duration, offsetof(struct upstream_def, connect_timeout_ms), 1, 600000,
+     NULL},
+    {"keepalive", set_uint, offsetof(struct upstream_def, keepalive), 0, 100000, NULL},
     {"keepalive_timeout", set_duration, offsetof(struct upstream_def, keepalive_timeout_ms), 1,
-     3600000},
-    {NULL, NULL, 0, 0, 0},
+     3600000, NULL},
+    {NULL, NULL, 0, 0, 0, NULL},
 };
 
 /* http://host[:port][/path]: the only scheme (TLS to upstreams is not
@@ -659,11 +703,11 @@ static int do_upstream(struct parser *p, const struct directive *d, char **argv,
 }
 
 static const struct setting events_options[] = {
-    {"exchange", set_string, offsetof(struct config_events, exchange), 0, 0},
-    {"window", set_uint, offsetof(struct config_events, window), 1, 100000},
-    {"heartbeat", set_uint, offsetof(struct config_events, heartbeat_s), 0, 3600},
-    {"source", set_string, offsetof(struct config_events, source), 0, 0},
-    {NULL, NULL, 0, 0, 0},
+    {"exchange", set_string, offsetof(struct config_events, exchange), 0, 0, NULL},
+    {"window", set_uint, offsetof(struct config_events, window), 1, 100000, NULL},
+    {"heartbeat", set_uint, offsetof(struct config_events, heartbeat_s), 0, 3600, NULL},
+    {"source", set_string, offsetof(struct config_events, source), 0, 0, NULL},
+    {NULL, NULL, 0, 0, 0, NULL},
 };
 
 static int do_events(struct parser *p, const struct directive *d, char **argv, int argc)
@@ -679,10 +723,24 @@ static int do_events(struct parser *p, const struct directive *d, char **argv, i
     return apply_options(p, "events", argv + 2, argc - 2, events_options, e);
 }
 
+/* In the order of enum spool_fsync and enum spool_full_policy. */
+static const char *const fsync_words[] = {"batch", "always", "off", NULL};
+static const char *const full_words[] = {"skip", "refuse", NULL};
+_Static_assert(SPOOL_FSYNC_BATCH == 0 && SPOOL_FSYNC_ALWAYS == 1 && SPOOL_FSYNC_OFF == 2,
+               "fsync_words follows enum spool_fsync");
+_Static_assert(SPOOL_FULL_SKIP == 0 && SPOOL_FULL_REFUSE == 1,
+               "full_words follows enum spool_full_policy");
+
+#define SPOOL_FIELD(f) offsetof(struct spool_options, f)
 static const struct setting spool_options[] = {
-    {"segment", set_size, offsetof(struct config, spool_segment_size), 4096,
-     (unsigned long long)1 << 40},
-    {NULL, NULL, 0, 0, 0},
+    {"segment", set_size, SPOOL_FIELD(segment_bytes), 4096, (unsigned long long)1 << 40, NULL},
+    {"fsync", set_word, SPOOL_FIELD(fsync), 0, 0, fsync_words},
+    {"fsync_interval", set_duration, SPOOL_FIELD(fsync_interval_ms), 1, 60000, NULL},
+    {"max", set_large_size, SPOOL_FIELD(max_bytes), (unsigned long long)1 << 20,
+     (unsigned long long)1 << 50, NULL},
+    {"retain", set_long_duration, SPOOL_FIELD(retain_ms), 0, 3650ull * 86400000, NULL},
+    {"full", set_word, SPOOL_FIELD(full), 0, 0, full_words},
+    {NULL, NULL, 0, 0, 0, NULL},
 };
 
 static int do_spool(struct parser *p, const struct directive *d, char **argv, int argc)
@@ -697,7 +755,7 @@ static int do_spool(struct parser *p, const struct directive *d, char **argv, in
         buf_appendf(&path, "%s/%s", p->base_dir, argv[1]);
         c->spool_dir = buf_steal(&path);
     }
-    return apply_options(p, "spool", argv + 2, argc - 2, spool_options, c);
+    return apply_options(p, "spool", argv + 2, argc - 2, spool_options, &c->spool);
 }
 
 static struct route *add_route(struct parser *p)
@@ -809,6 +867,53 @@ static int valid_event_type(const char *t)
     return 1;
 }
 
+/* intercept=TYPE and key=KEY: both end up in AMQP short strings and the key
+ * is matched by topic bindings, hence one rule for both. */
+static int set_event_word(struct parser *p, struct route *r, const char *what, const char *value,
+                          const char **field)
+{
+    if (!valid_event_type(value)) {
+        report(p, "route %s: invalid %s '%s' (letters, digits, '.', '-', '_')", r->name, what,
+               value);
+        return -1;
+    }
+    free((char *)*field);
+    *field = mem_strdup(value);
+    return 0;
+}
+
+static int set_redact(struct parser *p, struct route *r, const char *list)
+{
+    char why[256];
+    struct redact *red = NULL;
+    if (r->rule.redact != NULL) {
+        report(p, "route %s: redact= is set twice (list every path in one)", r->name);
+        return -1;
+    }
+    if (redact_parse(list, &red, why, sizeof(why)) < 0) {
+        report(p, "route %s: redact=%s: %s", r->name, list, why);
+        return -1;
+    }
+    r->rule.redact = red;
+    return 0;
+}
+
+static int set_map(struct parser *p, struct route *r, const char *opt)
+{
+    char why[256];
+    struct restmap *m = NULL;
+    if (r->map != NULL) {
+        report(p, "route %s: map= is set twice (a route has one map)", r->name);
+        return -1;
+    }
+    if (restmap_parse(opt + 4, &m, why, sizeof(why)) < 0) {
+        report(p, "route %s: %s: %s", r->name, opt, why);
+        return -1;
+    }
+    r->map = m;
+    return 0;
+}
+
 static int parse_route_option(struct parser *p, struct route *r, const char *opt)
 {
     if (strcmp(opt, "intercept") == 0) {
@@ -816,32 +921,27 @@ static int parse_route_option(struct parser *p, struct route *r, const char *opt
         return 0;
     }
     if (strncmp(opt, "intercept=", 10) == 0) {
-        if (!valid_event_type(opt + 10)) {
-            report(p, "route %s: invalid event type '%s' (letters, digits, '.', '-', '_')", r->name,
-                   opt + 10);
-            return -1;
-        }
         r->intercept = 1;
-        free((char *)r->rule.type);
-        r->rule.type = mem_strdup(opt + 10);
+        return set_event_word(p, r, "event type", opt + 10, &r->rule.type);
+    }
+    if (strncmp(opt, "key=", 4) == 0)
+        return set_event_word(p, r, "routing key", opt + 4, &r->rule.key);
+    if (strcmp(opt, "on=all") == 0 || strcmp(opt, "on=success") == 0) {
+        r->rule.on_faults = opt[3] == 'a';
         return 0;
     }
-    if (strncmp(opt, "map=", 4) == 0) {
-        char why[256];
-        struct restmap *m = NULL;
-        if (r->map != NULL) {
-            report(p, "route %s: map= is set twice (a route has one map)", r->name);
-            return -1;
-        }
-        if (restmap_parse(opt + 4, &m, why, sizeof(why)) < 0) {
-            report(p, "route %s: %s: %s", r->name, opt, why);
-            return -1;
-        }
-        r->map = m;
-        return 0;
+    if (strncmp(opt, "on=", 3) == 0) {
+        report(p, "route %s: on=%s: expected on=success (the default) or on=all (faults too)",
+               r->name, opt + 3);
+        return -1;
     }
+    if (strncmp(opt, "redact=", 7) == 0)
+        return set_redact(p, r, opt + 7);
+    if (strncmp(opt, "map=", 4) == 0)
+        return set_map(p, r, opt);
     report(p,
-           "route %s: unknown option '%s' (expected intercept, intercept=TYPE or map=METHOD:PATH)",
+           "route %s: unknown option '%s' (expected intercept, intercept=TYPE, key=KEY, "
+           "on=success|all, redact=PATHS or map=METHOD:PATH)",
            r->name, opt);
     return -1;
 }
@@ -901,6 +1001,11 @@ static int do_route(struct parser *p, const struct directive *d, char **argv, in
     for (int i = arrow + 1 + used; i < argc; i++)
         if (parse_route_option(p, r, argv[i]) != 0)
             rc = -1;
+    /* Event shaping only means something on a route that intercepts. */
+    if (rc == 0 && !r->intercept && (r->rule.key || r->rule.on_faults || r->rule.redact)) {
+        report(p, "route %s: key=, on= and redact= shape events: add intercept", r->name);
+        rc = -1;
+    }
     return rc;
 }
 
@@ -908,14 +1013,19 @@ static int do_route(struct parser *p, const struct directive *d, char **argv, in
     {                                                                                              \
         name, 1, 1, do_single, 1,                                                                  \
         {                                                                                          \
-            name, setter, offsetof(struct config, field), min, max                                 \
+            name, setter, offsetof(struct config, field), min, max, NULL                           \
         }                                                                                          \
     }
 
 static const struct directive directives[] = {
     {"listen", 1, 1, do_listen, 1, {0}},
     {"admin", 0, -1, do_admin, 1, {0}},
-    {"workers", 1, 1, do_single, 1, {"workers", set_uint, offsetof(struct config, workers), 1, 64}},
+    {"workers",
+     1,
+     1,
+     do_single,
+     1,
+     {"workers", set_uint, offsetof(struct config, workers), 1, 64, NULL}},
     {"upstream", 2, -1, do_upstream, 0, {0}},
     {"events", 1, -1, do_events, 1, {0}},
     {"spool", 1, -1, do_spool, 1, {0}},
@@ -925,7 +1035,7 @@ static const struct directive directives[] = {
      1,
      do_single,
      1,
-     {"log_level", set_log_level, offsetof(struct config, log_level), 0, 0}},
+     {"log_level", set_log_level, offsetof(struct config, log_level), 0, 0, NULL}},
     LIMIT("max_header_size", set_size, limits.max_header_size, 1024, 1 << 20),
     LIMIT("max_headers", set_count, limits.max_headers, 1, HTTP_MAX_HEADERS),
     LIMIT("max_body_size", set_size, limits.max_body_size, 1024, (unsigned long long)1 << 32),
@@ -959,7 +1069,16 @@ static void set_defaults(struct config *c)
     c->limits.xml_max_depth = 64;
     c->limits.xml_max_elements = 1000000;
     c->limits.max_multicall_calls = 1000;
-    c->spool_segment_size = 64 * 1024 * 1024;
+    /* fsync=batch: a machine crash loses at most the last 100 ms, and
+     * clients never wait for the disk. retain=24h: a service that arrives a
+     * day late can still replay. max=2GB: a broker outage of hours at
+     * thousands of events a second fits. */
+    c->spool.segment_bytes = 64 * 1024 * 1024;
+    c->spool.fsync = SPOOL_FSYNC_BATCH;
+    c->spool.fsync_interval_ms = 100;
+    c->spool.max_bytes = (uint64_t)2 << 30;
+    c->spool.retain_ms = 24ull * 3600 * 1000;
+    c->spool.full = SPOOL_FULL_SKIP;
 }
 
 /* Splits a line into blank-separated tokens in place. A '#' at the start of
@@ -1130,6 +1249,7 @@ static void free_config(struct config *c)
         free(r->conditions);
         free((char *)r->rule.type);
         free((char *)r->rule.key);
+        redact_free((struct redact *)r->rule.redact);
         restmap_free((struct restmap *)r->map);
     }
     free(c->routes);

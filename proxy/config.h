@@ -158,9 +158,9 @@ struct config {
     struct route *routes;
     size_t nroutes;
     struct config_events events;
-    char *spool_dir; /* relative paths resolved against the file's folder */
-    size_t spool_segment_size;
-    char *log_level; /* "info" unless set */
+    char *spool_dir;            /* relative paths resolved against the file's folder */
+    struct spool_options spool; /* fsync=, max=, retain=, full=, segment= */
+    char *log_level;            /* "info" unless set */
     struct config_limits limits;
     struct xr_limits xr_limits;
     int needs_params; /* some route adapts or intercepts, so calls are parsed fully */
@@ -183,6 +183,10 @@ struct config *config_parse(const char *name, const char *text, size_t len, stru
 /* Same, for text that is about to become the file at `path` (a flip):
  * messages name path, and relative paths resolve against its folder. */
 struct config *config_parse_as(const char *path, const char *text, size_t len, struct buf *errors);
+
+/* Reads a duration as routes.conf writes them: "2000" (milliseconds),
+ * "500ms", "2s", "1m", "24h", "7d". Returns 0, or -1 when it is not one. */
+int config_parse_duration_ms(const char *text, unsigned long long *ms);
 
 /* Longest upstream or route name. */
 #define CONFIG_NAME_MAX 200

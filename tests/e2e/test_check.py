@@ -37,7 +37,7 @@ ERRORS = [
     ("invalid duration",
      ["", "listen 127.0.0.1:0", "", "upstream legacy http://127.0.0.1:8000/RPC2 timeout=fast",
       CATCH_ALL],
-     4, "timeout: invalid duration 'fast' (expected milliseconds, or a number with ms, s or m)"),
+     4, "timeout: invalid duration 'fast' (expected milliseconds, or a number with ms, s, m, h or d)"),
     ("admin on a non-loopback address without a token",
      ["listen 127.0.0.1:0", "# admin, open to all", "", "", "", "admin 0.0.0.0:0", LEGACY,
       CATCH_ALL],
@@ -53,7 +53,7 @@ ERRORS = [
     ("unknown route option",
      ["listen 127.0.0.1:0", LEGACY, "", "", "", "", "", "", "", "",
       "route r xmlrpc stock.get -> legacy intercpt", CATCH_ALL],
-     11, "route r: unknown option 'intercpt' (expected intercept, intercept=TYPE or map=METHOD:PATH)"),
+     11, "route r: unknown option 'intercpt' (expected intercept, intercept=TYPE, key=KEY, on=success|all, redact=PATHS or map=METHOD:PATH)"),
 ]
 
 WARNINGS = [

@@ -504,6 +504,85 @@ START_TEST(issue4_routes_take_one_map)
 }
 END_TEST
 
+START_TEST(issue5_spool_options_and_their_defaults)
+{
+    struct buf errors = BUF_INIT;
+    struct config *c = parse("spool ./s\n", &errors);
+    ck_assert_msg(c != NULL, "%s", buf_cstr(&errors));
+    ck_assert_int_eq(c->spool.fsync, SPOOL_FSYNC_BATCH);
+    ck_assert_uint_eq(c->spool.fsync_interval_ms, 100);
+    ck_assert_uint_eq(c->spool.max_bytes, (uint64_t)2 << 30);
+    ck_assert_uint_eq(c->spool.retain_ms, 24ull * 3600 * 1000);
+    ck_assert_int_eq(c->spool.full, SPOOL_FULL_SKIP);
+    ck_assert_uint_eq(c->spool.segment_bytes, 64u << 20);
+    config_unref(c);
+
+    c = parse("spool ./s fsync=always max=3GB retain=7d full=refuse segment=1MB "
+              "fsync_interval=5ms\n",
+              &errors);
+    ck_assert_msg(c != NULL, "%s", buf_cstr(&errors));
+    ck_assert_int_eq(c->spool.fsync, SPOOL_FSYNC_ALWAYS);
+    ck_assert_uint_eq(c->spool.max_bytes, (uint64_t)3 << 30);
+    ck_assert_uint_eq(c->spool.retain_ms, 7ull * 86400 * 1000);
+    ck_assert_int_eq(c->spool.full, SPOOL_FULL_REFUSE);
+    ck_assert_uint_eq(c->spool.segment_bytes, 1u << 20);
+    ck_assert_uint_eq(c->spool.fsync_interval_ms, 5);
+    config_unref(c);
+
+    c = parse("spool ./s fsync=off retain=0\n", &errors);
+    ck_assert_msg(c != NULL, "%s", buf_cstr(&errors));
+    ck_assert_int_eq(c->spool.fsync, SPOOL_FSYNC_OFF);
+    ck_assert_uint_eq(c->spool.retain_ms, 0);
+    config_unref(c);
+    buf_dispose(&errors);
+
+    expect_error("spool ./s fsync=sometimes\n",
+                 "routes.conf:1: fsync: 'sometimes' is not batch, always or off");
+    expect_error("spool ./s full=drop\n", "routes.conf:1: full: 'drop' is not skip or refuse");
+    expect_error("spool ./s max=1k\n", "routes.conf:1: max: 1k is out of range");
+    expect_error("spool ./s retain=forever\n", "routes.conf:1: retain: invalid duration 'forever'");
+}
+END_TEST
+
+START_TEST(issue5_routes_shape_their_events)
+{
+    static const char head[] = "upstream a http://127.0.0.1:1\n";
+    struct buf errors = BUF_INIT;
+    struct buf text = BUF_INIT;
+    buf_appendf(&text,
+                "%sroute r xmlrpc * -> a intercept=t.x key=k.y on=all redact=password\n"
+                "route s * -> a intercept on=success\n",
+                head);
+    struct config *c = parse(buf_cstr(&text), &errors);
+    ck_assert_msg(c != NULL, "%s", buf_cstr(&errors));
+    ck_assert_str_eq(c->routes[0].rule.type, "t.x");
+    ck_assert_str_eq(c->routes[0].rule.key, "k.y");
+    ck_assert_int_eq(c->routes[0].rule.on_faults, 1);
+    ck_assert_ptr_nonnull(c->routes[0].rule.redact);
+    ck_assert_int_eq(c->routes[1].rule.on_faults, 0);
+    ck_assert_ptr_null(c->routes[1].rule.redact);
+    ck_assert_ptr_null(c->routes[1].rule.key);
+    config_unref(c);
+
+    static const struct {
+        const char *options, *message;
+    } bad[] = {
+        {"redact=password", "route r: key=, on= and redact= shape events: add intercept"},
+        {"intercept on=all on=sometimes", "route r: on=sometimes: expected on=success"},
+        {"intercept key=a/b", "route r: invalid routing key 'a/b'"},
+        {"intercept redact=a,,b", "route r: redact=a,,b: "},
+        {"intercept redact=a redact=b", "route r: redact= is set twice"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        buf_dispose(&text);
+        buf_appendf(&text, "%sroute r * -> a %s\n", head, bad[i].options);
+        expect_error(buf_cstr(&text), bad[i].message);
+    }
+    buf_dispose(&text);
+    buf_dispose(&errors);
+}
+END_TEST
+
 Suite *config_suite(void)
 {
     Suite *s = suite_create("config");
@@ -528,6 +607,8 @@ Suite *config_suite(void)
     tcase_add_test(tc, route_conditions_and_actions_are_checked);
     tcase_add_test(tc, routes_remember_where_their_action_is);
     tcase_add_test(tc, issue4_routes_take_one_map);
+    tcase_add_test(tc, issue5_spool_options_and_their_defaults);
+    tcase_add_test(tc, issue5_routes_shape_their_events);
     suite_add_tcase(s, tc);
     return s;
 }
