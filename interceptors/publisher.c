@@ -72,6 +72,11 @@
 /* After a failed checkpoint write (full disk): retry, but not 20 times a
  * second with an error line each time. */
 #define CONFIRM_RETRY_NS (1000 * MS)
+
+/* How long after a wake for appends the next one may come (listen_to_spool). */
+#define SPOOL_LINGER_NS (1 * MS)
+/* At most one line a minute about events the broker returned unroutable. */
+#define RETURN_LOG_GAP_NS (60000 * MS)
 /* Closing politely must not eat publisher_stop()'s budget. */
 #define CLOSE_TIMEOUT_MS 250u
 /* How long publisher_stop() waits past the drain deadline before it pulls
@@ -101,7 +106,9 @@ struct publisher {
 
     /* Statistics: written by the thread, read by anyone. */
     atomic_int connected, blocked;
-    _Atomic uint64_t published, confirmed, nacked, reconnects;
+    _Atomic uint64_t published, confirmed, nacked, returned, reconnects;
+    uint64_t returns_logged; /* the publisher thread's own: rate-limits the log */
+    uint64_t next_return_log_ns;
 };
 
 /* One unconfirmed message: its spool seq, and whether it was acked out of
@@ -127,6 +134,7 @@ struct session {
     uint64_t last_rx_ns;      /* when the broker last sent us anything */
     uint64_t cursor_retry_ns; /* after a spool read error: when to retry */
     int caught_up;            /* the cursor had nothing at the last read */
+    uint64_t spool_listen_ns; /* no wake for appends before this (listen_to_spool) */
     int blocked;              /* connection.blocked in force */
     int logged_in;            /* a connection.close is owed on the way out */
     int broken;               /* the socket is unusable: just drop it */
@@ -498,13 +506,29 @@ static int on_nack(struct session *ss, uint64_t tag, int multiple)
     return -1;
 }
 
-/* basic.return (mandatory is off, so only a misbehaving broker sends one):
- * read the returned message off the wire and carry on; its ack follows. */
+/*
+ * basic.return: events are published mandatory, so an event whose routing
+ * key no queue is bound to comes back instead of vanishing. The broker
+ * still acks it (the spool moves on: republishing would be returned again),
+ * but the loss of that delivery is counted and said out loud, at most once
+ * every RETURN_LOG_GAP_NS; the event stays in the spool's retention, where
+ * `strangler events replay` can send it again once a queue is bound.
+ */
 static int on_return(struct session *ss, const amqp_frame_t *f)
 {
+    struct publisher *p = ss->p;
     const amqp_basic_return_t *m = f->payload.method.decoded;
-    log_warn("publisher %s: message returned: %u %.*s", ss->p->display, m->reply_code,
-             (int)m->reply_text.len, (const char *)m->reply_text.bytes);
+    uint64_t total = atomic_fetch_add(&p->returned, 1) + 1;
+    uint64_t now = clock_monotonic_ns();
+    if (now >= p->next_return_log_ns) {
+        log_warn("publisher %s: the broker returned an event with key '%.*s' (%u %.*s): no queue "
+                 "is bound for it; %llu returned so far, kept in the spool for replay",
+                 p->display, (int)m->routing_key.len, (const char *)m->routing_key.bytes,
+                 m->reply_code, (int)m->reply_text.len, (const char *)m->reply_text.bytes,
+                 (unsigned long long)(total - p->returns_logged));
+        p->returns_logged = total;
+        p->next_return_log_ns = now + RETURN_LOG_GAP_NS;
+    }
     amqp_message_t msg;
     if (check_reply(ss, amqp_read_message(ss->conn, f->channel, &msg, 0), "basic.return") < 0)
         return -1;
@@ -611,7 +635,8 @@ static int publish_one(struct session *ss, const struct spool_event *ev)
     amqp_bytes_t body = {ev->body_len, (void *)ev->body};
 
     int rc = amqp_basic_publish(ss->conn, CHANNEL, amqp_cstring_bytes(p->exchange),
-                                shortstr(ss, ev->key), 0, 0, &props, body);
+                                shortstr(ss, ev->key), 1 /* mandatory: see on_return */, 0, &props,
+                                body);
     if (rc != AMQP_STATUS_OK) {
         ss->broken = 1;
         if (!stopping(p))
@@ -701,6 +726,21 @@ static int poll_timeout(const struct session *ss, uint64_t now)
     return t;
 }
 
+/*
+ * Whether to wake for appends to the spool now. Not while the window is
+ * full or the broker blocks us (an ack or an unblock wakes us through the
+ * socket, and nothing could be published before it), and not within
+ * SPOOL_LINGER_NS of the last wake: under load the thread would otherwise
+ * wake for every single event, its cost dominated by the wake-up rather
+ * than the publish. Lingering a millisecond batches them, as Kafka's
+ * linger.ms does, for a latency the broker's own round trip dwarfs.
+ */
+static int listen_to_spool(const struct session *ss, uint64_t now)
+{
+    return ss->caught_up && !ss->blocked && ss->published_tag - ss->acked_tag < ss->p->window &&
+           now >= ss->spool_listen_ns;
+}
+
 /* Sleeps until the broker, the spool or publisher_stop() has something,
  * unless there is work to do right away. Returns 0, or -1 when the broker
  * went silent past twice its heartbeat. */
@@ -713,16 +753,24 @@ static int wait_io(struct session *ss)
     uint64_t now = clock_monotonic_ns();
     /* amqp_get_sockfd() rather than ss->fd: rabbitmq-c closes the socket
      * itself on some errors, and then reports -1, which poll(2) skips. */
-    struct pollfd pfd[3] = {{amqp_get_sockfd(ss->conn), POLLIN, 0},
-                            {spool_notify_fd(p->spool), POLLIN, 0},
-                            {p->wake_fd, POLLIN, 0}};
+    struct pollfd pfd[3] = {
+        {amqp_get_sockfd(ss->conn), POLLIN, 0}, {-1, POLLIN, 0}, {-1, POLLIN, 0}};
+    int timeout = poll_timeout(ss, now);
     /* Once stopping, the wake fd stays readable; leave it out or we spin. */
-    int n = poll(pfd, stopping(p) ? 2 : 3, poll_timeout(ss, now));
-    if (n > 0 && pfd[1].revents != 0) {
+    if (!stopping(p))
+        pfd[1].fd = p->wake_fd;
+    if (listen_to_spool(ss, now))
+        pfd[2].fd = spool_notify_fd(p->spool);
+    else if (ss->caught_up && now < ss->spool_listen_ns &&
+             ms_until(ss->spool_listen_ns, now) < timeout)
+        timeout = ms_until(ss->spool_listen_ns, now);
+    int n = poll(pfd, 3, timeout);
+    now = clock_monotonic_ns();
+    if (n > 0 && pfd[2].revents != 0) {
         spool_notify_drain(p->spool);
         ss->caught_up = 0;
+        ss->spool_listen_ns = now + SPOOL_LINGER_NS;
     }
-    now = clock_monotonic_ns();
     if (n > 0 && pfd[0].revents != 0)
         ss->last_rx_ns = now;
     int hb = amqp_get_heartbeat(ss->conn);
@@ -1007,5 +1055,6 @@ void publisher_get_stats(struct publisher *p, struct publisher_stats *out)
     out->published = atomic_load(&p->published);
     out->confirmed = atomic_load(&p->confirmed);
     out->nacked = atomic_load(&p->nacked);
+    out->returned = atomic_load(&p->returned);
     out->reconnects = atomic_load(&p->reconnects);
 }

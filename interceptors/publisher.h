@@ -6,10 +6,12 @@
  * connections are single-threaded), publishes from it in spool order. It
  * uses publisher confirms with a window of unconfirmed messages, publishes
  * persistent messages to a durable topic exchange with routing key = the
- * event's key, and confirms the spool only up to the highest sequence number
- * below which everything was acked. It reconnects with exponential backoff
- * and then republishes everything not yet confirmed; duplicates are expected
- * and consumers de-duplicate by the event id.
+ * event's key, mandatory (an event no queue is bound for comes back, and
+ * is counted and logged rather than dropped in silence), and confirms the
+ * spool only up to the highest sequence number below which everything was
+ * acked. It reconnects with exponential backoff and then republishes
+ * everything not yet confirmed; duplicates are expected and consumers
+ * de-duplicate by the event id.
  *
  * AMQP properties per DESIGN.md: content_type
  * "application/cloudevents+json", delivery_mode 2, message_id = id,
@@ -54,6 +56,7 @@ struct publisher_stats {
     uint64_t published;
     uint64_t confirmed;
     uint64_t nacked;
+    uint64_t returned; /* published with no queue bound for their key */
     uint64_t reconnects;
 };
 void publisher_get_stats(struct publisher *p, struct publisher_stats *out);
