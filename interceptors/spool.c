@@ -169,9 +169,16 @@ struct record {
     size_t id_len, type_len, key_len, body_len;
 };
 
-/* ---- CRC-32 (IEEE 802.3, reflected polynomial 0xEDB88320), table driven ---- */
+/*
+ * ---- CRC-32 (IEEE 802.3, reflected polynomial 0xEDB88320) ----
+ *
+ * Every record is summed when written and again when read, so this is on
+ * the publisher's path for every event: byte at a time it cost about as
+ * much as publishing the event. Slicing by 8 (eight tables, eight bytes a
+ * step) gives the same sums several times faster, in portable C.
+ */
 
-static uint32_t crc_table[256];
+static uint32_t crc_table[8][256];
 static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
 
 static void crc_init(void)
@@ -180,16 +187,26 @@ static void crc_init(void)
         uint32_t c = i;
         for (int k = 0; k < 8; k++)
             c = (c & 1) ? 0xedb88320u ^ (c >> 1) : c >> 1;
-        crc_table[i] = c;
+        crc_table[0][i] = c;
     }
+    for (uint32_t i = 0; i < 256; i++)
+        for (int t = 1; t < 8; t++)
+            crc_table[t][i] = crc_table[0][crc_table[t - 1][i] & 0xff] ^ (crc_table[t - 1][i] >> 8);
 }
 
 static uint32_t crc32_of(const void *data, size_t len)
 {
     const unsigned char *p = data;
     uint32_t crc = 0xffffffffu;
-    for (size_t i = 0; i < len; i++)
-        crc = crc_table[(crc ^ p[i]) & 0xff] ^ (crc >> 8);
+    for (; len >= 8; p += 8, len -= 8) {
+        uint32_t lo = crc ^ ((uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+                             (uint32_t)p[3] << 24);
+        crc = crc_table[7][lo & 0xff] ^ crc_table[6][(lo >> 8) & 0xff] ^
+              crc_table[5][(lo >> 16) & 0xff] ^ crc_table[4][lo >> 24] ^ crc_table[3][p[4]] ^
+              crc_table[2][p[5]] ^ crc_table[1][p[6]] ^ crc_table[0][p[7]];
+    }
+    for (; len > 0; p++, len--)
+        crc = crc_table[0][(crc ^ *p) & 0xff] ^ (crc >> 8);
     return crc ^ 0xffffffffu;
 }
 
