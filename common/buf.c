@@ -14,6 +14,11 @@ void buf_dispose(struct buf *b)
     b->cap = 0;
 }
 
+void buf_reset(struct buf *b)
+{
+    b->len = 0;
+}
+
 void buf_reserve(struct buf *b, size_t extra)
 {
     size_t need = b->len + extra;

@@ -31,6 +31,9 @@ struct buf {
 /* Releases the storage; the buf is empty and reusable afterwards. */
 void buf_dispose(struct buf *b);
 
+/* Empties b, keeping its storage for what comes next. */
+void buf_reset(struct buf *b);
+
 /* Makes room for at least `extra` more bytes after len. */
 void buf_reserve(struct buf *b, size_t extra);
 
