@@ -4,6 +4,7 @@
 #include "common/jsonw.h"
 #include "common/log.h"
 #include "common/mem.h"
+#include "proxy/eventlog.h"
 #include "proxy/metrics.h"
 
 #include <errno.h>
@@ -29,6 +30,7 @@ struct admin {
     struct control *ctl;
     struct config *started; /* the snapshot the API started with; one reference */
     char *address;
+    struct admin_events events; /* all NULL until admin_attach_events() */
 };
 
 /* ---- answers ---- */
@@ -259,6 +261,76 @@ static void put_route_family(struct buf *b, const struct config *cfg, const char
     }
 }
 
+static void put_metric(struct buf *b, const char *name, const char *type, const char *help,
+                       uint64_t value)
+{
+    buf_appendf(b, "# HELP %s %s\n# TYPE %s %s\n%s ", name, help, name, type, name);
+    buf_append_u64(b, value);
+    buf_append_char(b, '\n');
+}
+
+/* The event pipeline, from the interceptor through the spool to the broker:
+ * what a migration team watches to know events flow and nothing is lost. */
+static void put_event_figures(struct buf *b, const struct admin_events *ev)
+{
+    if (ev->spool == NULL)
+        return;
+    struct interceptor_stats is = {0};
+    struct spool_stats ss;
+    struct publisher_stats ps = {0};
+    struct publisher *pub = *ev->publisher;
+    interceptor_get_stats(ev->interceptor, &is);
+    spool_get_stats(ev->spool, &ss);
+    if (pub != NULL)
+        publisher_get_stats(pub, &ps);
+    int64_t oldest_s = ss.oldest_unconfirmed_time_us > 0
+                           ? (clock_realtime_us() - ss.oldest_unconfirmed_time_us) / 1000000
+                           : 0;
+
+    put_metric(b, "strangler_events_spooled_total", "counter",
+               "Events appended to the spool (the last sequence number).", ss.last_seq);
+    put_metric(b, "strangler_events_skipped_total", "counter",
+               "Intercepted calls whose event could not be spooled (spool full or disk error).",
+               is.skipped);
+    put_metric(b, "strangler_events_skipped_full_total", "counter",
+               "Events not spooled because the spool was at its cap (full=skip).",
+               ss.full_refusals);
+    put_metric(b, "strangler_events_published_total", "counter",
+               "Events sent to the broker by the running publisher, republished ones included.",
+               ps.published);
+    put_metric(b, "strangler_events_confirmed_total", "counter",
+               "Events the broker confirmed to the running publisher.", ps.confirmed);
+    put_metric(b, "strangler_events_nacked_total", "counter",
+               "Events the broker refused (nack); they are republished.", ps.nacked);
+    put_metric(b, "strangler_events_returned_total", "counter",
+               "Events the broker returned because no queue was bound for their key.", ps.returned);
+    put_metric(b, "strangler_broker_reconnects_total", "counter",
+               "Connections to the broker opened after the first.", ps.reconnects);
+    put_metric(b, "strangler_broker_connected", "gauge",
+               "1 while a confirm-mode channel to the broker is open.", (uint64_t)ps.connected);
+    put_metric(b, "strangler_broker_blocked", "gauge",
+               "1 while the broker blocks publishing (connection.blocked).", (uint64_t)ps.blocked);
+    put_metric(b, "strangler_spool_confirmed_seq", "gauge",
+               "Sequence number up to which the broker confirmed everything.", ss.confirmed_seq);
+    put_metric(b, "strangler_spool_unconfirmed_events", "gauge",
+               "Events spooled and not yet confirmed by the broker.",
+               ss.last_seq - ss.confirmed_seq);
+    put_metric(b, "strangler_spool_bytes", "gauge", "Bytes of every segment on disk.", ss.bytes);
+    put_metric(b, "strangler_spool_retained_bytes", "gauge",
+               "Bytes of confirmed events kept for replay.", ss.retained_bytes);
+    put_metric(b, "strangler_spool_segments", "gauge", "Segment files on disk.", ss.segments);
+    put_metric(b, "strangler_spool_full", "gauge",
+               "1 while unconfirmed events fill the spool to its cap (the alarm).",
+               (uint64_t)ss.full);
+    put_metric(b, "strangler_spool_oldest_unconfirmed_age_seconds", "gauge",
+               "Age of the oldest event the broker has not confirmed; 0 when none.",
+               oldest_s > 0 ? (uint64_t)oldest_s : 0);
+    put_metric(b, "strangler_spool_append_errors_total", "counter",
+               "Appends that failed to write (disk full, I/O error).", ss.append_errors);
+    put_metric(b, "strangler_spool_fsyncs_total", "counter", "fdatasync calls on segments.",
+               ss.fsyncs);
+}
+
 static void reply_metrics(struct admin *a, struct evhttp_request *req)
 {
     const struct config *cfg = control_config(a->ctl);
@@ -275,6 +347,7 @@ static void reply_metrics(struct admin *a, struct evhttp_request *req)
     put_route_family(&b, cfg, "strangler_route_events_total",
                      "Events recorded for the route's calls.",
                      offsetof(struct route_counters, events));
+    put_event_figures(&b, &a->events);
     reply(req, 200, "text/plain; version=0.0.4; charset=utf-8", b.data ? b.data : "", b.len);
     buf_dispose(&b);
 }
@@ -324,8 +397,6 @@ out:
     control_outcome_dispose(&o);
 }
 
-/* The "action" of a flip's body, {"action": "stock-svc"}, copied into
- * action (size bytes). Returns 0, or -1 with a reason in why. */
 static int only_blanks(const char *s, size_t len)
 {
     for (size_t i = 0; i < len; i++)
@@ -334,15 +405,18 @@ static int only_blanks(const char *s, size_t len)
     return 1;
 }
 
-static int read_action(struct evhttp_request *req, char *action, size_t size, const char **why)
+static const char body_not_json[] = "the body is not JSON";
+
+/* The request's body as a JSON object, strictly parsed. Returns it (the
+ * caller puts it), or NULL with *why set (to body_not_json when it is not
+ * JSON at all). */
+static json_object *read_json_object(struct evhttp_request *req, const char **why)
 {
     struct evbuffer *in = evhttp_request_get_input_buffer(req);
     size_t len = evbuffer_get_length(in); /* at most ADMIN_MAX_BODY */
-    int rc = -1;
-    json_object *body = NULL, *v = NULL;
+    json_object *body = NULL;
     char *text = mem_alloc(len + 1);
     json_tokener *tok = json_tokener_new();
-    *why = "expected {\"action\": \"UPSTREAM\"}";
     if (tok == NULL)
         goto out;
     evbuffer_copyout(in, text, len);
@@ -353,25 +427,60 @@ static int read_action(struct evhttp_request *req, char *action, size_t size, co
     if (body == NULL || json_tokener_get_error(tok) != json_tokener_success ||
         !only_blanks(text + json_tokener_get_parse_end(tok),
                      len - json_tokener_get_parse_end(tok))) {
-        *why = "the body is not JSON (expected {\"action\": \"UPSTREAM\"})";
-        goto out;
+        *why = body_not_json;
+        json_object_put(body);
+        body = NULL;
+    } else if (!json_object_is_type(body, json_type_object)) {
+        *why = "the body is not a JSON object";
+        json_object_put(body);
+        body = NULL;
     }
-    if (!json_object_is_type(body, json_type_object) ||
-        !json_object_object_get_ex(body, "action", &v) || !json_object_is_type(v, json_type_string))
-        goto out;
-    const char *s = json_object_get_string(v);
-    size_t n = (size_t)json_object_get_string_len(v);
-    if (n >= size || memchr(s, '\0', n) != NULL) {
-        *why = "the action is too long or holds a NUL";
-        goto out;
-    }
-    memcpy(action, s, n + 1);
-    rc = 0;
 out:
-    json_object_put(body);
     if (tok != NULL)
         json_tokener_free(tok);
     free(text);
+    return body;
+}
+
+/* Member `key` of obj when it is a string without NUL bytes; NULL when
+ * absent or null. Sets *bad when it is there but is something else. */
+static const char *string_member(json_object *obj, const char *key, int *bad)
+{
+    json_object *v = NULL;
+    if (!json_object_object_get_ex(obj, key, &v) || v == NULL)
+        return NULL;
+    const char *s = json_object_get_string(v);
+    if (!json_object_is_type(v, json_type_string) ||
+        strlen(s) != (size_t)json_object_get_string_len(v)) {
+        *bad = 1;
+        return NULL;
+    }
+    return s;
+}
+
+/* The "action" of a flip's body, {"action": "stock-svc"}, copied into
+ * action (size bytes). Returns 0, or -1 with a reason in why. */
+static int read_action(struct evhttp_request *req, char *action, size_t size, const char **why)
+{
+    int bad = 0, rc = -1;
+    json_object *body = read_json_object(req, why);
+    const char *s = body ? string_member(body, "action", &bad) : NULL;
+    if (body == NULL && *why == body_not_json) {
+        *why = "the body is not JSON (expected {\"action\": \"UPSTREAM\"})";
+        goto out;
+    }
+    if (s == NULL) {
+        *why = "expected {\"action\": \"UPSTREAM\"}";
+        goto out;
+    }
+    if (strlen(s) >= size) {
+        *why = "the action is too long";
+        goto out;
+    }
+    memcpy(action, s, strlen(s) + 1);
+    rc = 0;
+out:
+    json_object_put(body);
     return rc;
 }
 
@@ -393,6 +502,62 @@ static void handle_flip(struct admin *a, struct evhttp_request *req, const char 
     reply_route(a, req, name);
 out:
     control_outcome_dispose(&o);
+}
+
+/* ---- events ---- */
+
+/* POST /events/replay {"since": TIME|SPAN, "type": GLOB}, both optional (an
+ * empty body replays everything retained). The answer says how many. */
+static void handle_replay(struct admin *a, struct evhttp_request *req, const char *who)
+{
+    static const char shape[] = "expected {\"since\": \"2026-11-21T10:00:00Z\" or \"1h\", "
+                                "\"type\": \"GLOB\"}, both optional";
+    struct eventlog_filter f = {0};
+    const char *why = shape, *since = NULL;
+    char reason[512];
+    int bad = 0;
+    uint64_t replayed = 0;
+    json_object *body = NULL;
+
+    if (a->events.spool == NULL) {
+        reply_error(req, 503, "events are not wired to this admin API", NULL);
+        return;
+    }
+    if (evbuffer_get_length(evhttp_request_get_input_buffer(req)) > 0) {
+        body = read_json_object(req, &why);
+        since = body ? string_member(body, "since", &bad) : NULL;
+        f.type_glob = body ? string_member(body, "type", &bad) : NULL;
+        if (body == NULL || bad) {
+            reply_error(req, 400, body == NULL ? why : shape, NULL);
+            goto out;
+        }
+    }
+    if (since != NULL && eventlog_parse_since(since, clock_realtime_us(), &f.since_us, reason,
+                                              sizeof(reason)) != 0) {
+        reply_error(req, 400, reason, NULL);
+        goto out;
+    }
+    if (eventlog_replay(a->events.spool, &f, &replayed, reason, sizeof(reason)) != 0) {
+        log_error("admin: replay by %s: %s", who, reason);
+        reply_error(req, 500, reason, NULL);
+        goto out;
+    }
+    log_info("admin: replay by %s: %llu events since %s of type %s queued for publishing", who,
+             (unsigned long long)replayed, since ? since : "the start of retention",
+             f.type_glob ? f.type_glob : "*");
+    struct buf b = BUF_INIT;
+    buf_append_str(&b, "{\"replayed\":");
+    buf_append_u64(&b, replayed);
+    buf_append_char(&b, '}');
+    reply_json(req, 200, &b);
+    buf_dispose(&b);
+out:
+    json_object_put(body);
+}
+
+void admin_attach_events(struct admin *a, const struct admin_events *events)
+{
+    a->events = *events;
 }
 
 /* ---- dispatch ---- */
@@ -440,8 +605,16 @@ static void dispatch(struct admin *a, struct evhttp_request *req, const char *pa
             reply_bad_method(req, "POST");
         return;
     }
+    if (strcmp(path, "/events/replay") == 0) {
+        if (method_is(req, EVHTTP_REQ_POST))
+            handle_replay(a, req, who);
+        else
+            reply_bad_method(req, "POST");
+        return;
+    }
     reply_error(req, 404,
-                "no such endpoint (try GET /routes, PUT /routes/NAME, POST /reload, GET /metrics)",
+                "no such endpoint (try GET /routes, PUT /routes/NAME, POST /reload, GET /metrics, "
+                "POST /events/replay)",
                 NULL);
 }
 

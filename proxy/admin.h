@@ -9,7 +9,11 @@
  *   GET  /routes/NAME      one of them
  *   PUT  /routes/NAME      {"action": "stock-svc"}: a flip (control.h)
  *   POST /reload           re-reads routes.conf
- *   GET  /metrics          the route counters, Prometheus text format
+ *   GET  /metrics          route counters and the event pipeline's figures
+ *                          (spool, publisher), Prometheus text format
+ *   POST /events/replay    {"since": "2026-11-21T10:00:00Z", "type": "GLOB"}
+ *                          (both optional): publishes the retained events
+ *                          again (eventlog.h)
  *
  * Every request but /healthz carries `Authorization: Bearer SECRET` when
  * routes.conf names tokens; the secret is compared in constant time against
@@ -33,6 +37,9 @@
 #define STRANGLER_PROXY_ADMIN_H
 
 #include "common/buf.h"
+#include "interceptors/intercept.h"
+#include "interceptors/publisher.h"
+#include "interceptors/spool.h"
 #include "proxy/control.h"
 
 #include <event2/event.h>
@@ -47,6 +54,22 @@ struct admin;
  * Free with admin_free().
  */
 struct admin *admin_start(struct event_base *base, struct control *ctl, char *err, size_t errlen);
+
+/*
+ * What the admin API reports on (/metrics) and replays into
+ * (POST /events/replay), borrowed from the caller, who keeps them alive
+ * while the API runs. The publisher is restarted when a reload changes the
+ * events line, so the API reads *publisher each time (on the main thread,
+ * where the restart happens too); it may be NULL (no broker).
+ */
+struct admin_events {
+    struct spool *spool;
+    struct interceptor *interceptor;
+    struct publisher *const *publisher;
+};
+
+/* Until this is called, /metrics has no event figures and a replay gets 503. */
+void admin_attach_events(struct admin *a, const struct admin_events *events);
 
 /* Stops listening and closes connections. NULL is a no-op. */
 void admin_free(struct admin *a);

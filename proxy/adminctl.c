@@ -40,12 +40,15 @@ enum command {
     CMD_ROUTES,
     CMD_FLIP,
     CMD_RELOAD,
+    CMD_REPLAY, /* events replay */
 };
 
 const char adminctl_usage[] =
     "       strangler [-c FILE] routes [--json] [--admin HOST:PORT] [--token-file PATH]\n"
     "       strangler [-c FILE] flip NAME ACTION... [--admin HOST:PORT] [--token-file PATH]\n"
-    "       strangler [-c FILE] reload [--admin HOST:PORT] [--token-file PATH]\n";
+    "       strangler [-c FILE] reload [--admin HOST:PORT] [--token-file PATH]\n"
+    "       strangler [-c FILE] events replay [--since TIME|SPAN] [--type GLOB]\n"
+    "                 [--admin HOST:PORT] [--token-file PATH]\n";
 
 /* ---- reading the answers ------------------------------------------------ */
 
@@ -506,6 +509,24 @@ out:
 
 /* ---- the token ---------------------------------------------------------- */
 
+int adminctl_format_replay(const char *json, size_t len, struct buf *out)
+{
+    struct json_object *o = parse_json(json, len);
+    int64_t n;
+    int rc = -1;
+    /* The count must be there: member_i64() reads an absent one as 0. */
+    if (o == NULL || !json_object_is_type(o, json_type_object) ||
+        !json_object_object_get_ex(o, "replayed", NULL) || member_i64(o, "replayed", &n) != 0 ||
+        n < 0)
+        goto out;
+    buf_appendf(out, "replayed %lld event%s: the publisher sends %s again\n", (long long)n,
+                n == 1 ? "" : "s", n == 1 ? "it" : "them");
+    rc = 0;
+out:
+    json_object_put(o);
+    return rc;
+}
+
 int adminctl_read_token_file(const char *path, char **secret, char *err, size_t err_size)
 {
     struct config_admin tokens = {0};
@@ -532,6 +553,8 @@ struct options {
     const char *admin;      /* --admin HOST:PORT, NULL: from the config */
     const char *token_file; /* --token-file PATH */
     int json;               /* routes --json */
+    const char *since;      /* events replay --since */
+    const char *type;       /* events replay --type */
     const char **words;     /* the arguments that are not options, argc entries */
     int nwords;
 };
@@ -605,6 +628,7 @@ static int parse_options(int argc, char **argv, struct options *o)
         {"routes", CMD_ROUTES, 0, 0},
         {"flip", CMD_FLIP, 2, INT_MAX},
         {"reload", CMD_RELOAD, 0, 0},
+        {"events", CMD_REPLAY, 1, 1}, /* the word is "replay" (tail reads files: eventlog.h) */
     };
     int only_words = 0, min_words = 0, max_words = 0;
 
@@ -645,10 +669,22 @@ static int parse_options(int argc, char **argv, struct options *o)
             o->token_file = value;
         } else if (strcmp(a, "--json") == 0 && o->command == CMD_ROUTES) {
             o->json = 1;
+        } else if (o->command == CMD_REPLAY && take_value("--since", argc, argv, &i, &value)) {
+            if (value == NULL || value[0] == '\0')
+                return usage_error("--since needs a TIME (2026-11-21T10:00:00Z) or a SPAN (24h)");
+            o->since = value;
+        } else if (o->command == CMD_REPLAY && take_value("--type", argc, argv, &i, &value)) {
+            if (value == NULL || value[0] == '\0')
+                return usage_error("--type needs a GLOB (legacy.stock.*)");
+            o->type = value;
         } else {
             return usage_error("unknown option '%s'", a);
         }
     }
+    if (o->command == CMD_REPLAY && (o->nwords == 0 || strcmp(o->words[0], "replay") != 0))
+        return usage_error("events: %s%s%s (expected tail or replay)",
+                           o->nwords ? "unknown subcommand '" : "subcommand missing",
+                           o->nwords ? o->words[0] : "", o->nwords ? "'" : "");
     if (o->nwords < min_words)
         return usage_error("%s: %s missing", argv[0],
                            o->nwords == 0 ? "NAME and ACTION are" : "ACTION is");
@@ -945,6 +981,14 @@ static void emit(FILE *f, const struct buf *b)
         fwrite(b->data, 1, b->len, f);
 }
 
+static void put_optional_string(struct buf *b, const char *s)
+{
+    if (s == NULL)
+        buf_append_str(b, "null");
+    else
+        jsonw_cstring(b, s);
+}
+
 static int run_command(const struct options *o, const struct target *t)
 {
     struct buf path = BUF_INIT, body = BUF_INIT, action = BUF_INIT;
@@ -977,6 +1021,15 @@ static int run_command(const struct options *o, const struct target *t)
         buf_append_str(&body, ""); /* a POST, with an empty body */
         method = "POST";
         break;
+    case CMD_REPLAY:
+        buf_append_str(&path, "/events/replay");
+        buf_append_str(&body, "{\"since\": ");
+        put_optional_string(&body, o->since);
+        buf_append_str(&body, ", \"type\": ");
+        put_optional_string(&body, o->type);
+        buf_append_char(&body, '}');
+        method = "POST";
+        break;
     case CMD_NONE:
         goto out;
     }
@@ -1000,6 +1053,8 @@ static int run_command(const struct options *o, const struct target *t)
             formatted = adminctl_format_routes(a.body.data, a.body.len, &text);
         else if (o->command == CMD_FLIP)
             formatted = adminctl_format_flip(a.body.data, a.body.len, &text);
+        else if (o->command == CMD_REPLAY)
+            formatted = adminctl_format_replay(a.body.data, a.body.len, &text);
         else
             formatted = adminctl_format_reload(a.body.data, a.body.len, &text, &warnings);
     }

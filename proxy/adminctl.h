@@ -1,11 +1,10 @@
 /*
  * adminctl: the command-line client of the admin API.
  *
- * `strangler routes`, `strangler flip NAME ACTION...` and `strangler reload`
- * talk to a running proxy over its admin address so nobody has to hand-write
- * curl calls with bearer tokens. Each invocation makes exactly one HTTP
- * request (libcurl's easy interface) and owns nothing once adminctl_main()
- * returns.
+ * `strangler routes`, `strangler flip NAME ACTION...`, `strangler reload` and
+ * `strangler events replay` talk to a running proxy over its admin address so nobody has to
+ * hand-write curl calls with bearer tokens. Each invocation makes exactly one HTTP request
+ * (libcurl's easy interface) and owns nothing once adminctl_main() returns.
  *
  * The code is split in two: adminctl_main() does the I/O (arguments, the
  * config, the token, the request), and the adminctl_format_*() functions
@@ -24,9 +23,11 @@
 extern const char adminctl_usage[];
 
 /*
- * Runs an admin command: argv[0] is "routes", "flip" or "reload"; the other
- * arguments are the command's (`routes [--json]`, `flip NAME ACTION...`,
- * `reload`) and, anywhere among them, `--admin HOST:PORT` and
+ * Runs an admin command: argv[0] is "routes", "flip", "reload" or "events"
+ * (then argv[1] is "replay"); the other arguments are the command's
+ * (`routes [--json]`, `flip NAME ACTION...`, `reload`,
+ * `events replay [--since TIME|SPAN] [--type GLOB]`) and, anywhere among them, `--admin HOST:PORT`
+ * and
  * `--token-file PATH` ("--" ends the options). config_path is the
  * routes.conf whose `admin` line says where the admin API listens
  * (overridden by --admin HOST:PORT) and which token to send (overridden by
@@ -76,6 +77,13 @@ int adminctl_format_flip(const char *json, size_t len, struct buf *out);
  * answer (out and warnings untouched).
  */
 int adminctl_format_reload(const char *json, size_t len, struct buf *out, struct buf *warnings);
+
+/*
+ * For the `POST /events/replay` answer {"replayed": N}, appends
+ * "replayed N events: the publisher sends them again\n". Returns 0, or -1
+ * when the text is not a replay answer (out untouched).
+ */
+int adminctl_format_replay(const char *json, size_t len, struct buf *out);
 
 /*
  * Appends what to tell the user when the proxy refused with HTTP `status`:

@@ -177,6 +177,33 @@ START_TEST(json_is_printed_pretty)
 }
 END_TEST
 
+START_TEST(issue5_replay_says_how_many)
+{
+    static const struct {
+        const char *json, *line;
+    } cases[] = {
+        {"{\"replayed\": 6}", "replayed 6 events: the publisher sends them again\n"},
+        {"{\"replayed\": 1}", "replayed 1 event: the publisher sends it again\n"},
+        {"{\"replayed\": -1}", NULL},
+        {"{\"replayed\": \"6\"}", NULL},
+        {"[6]", NULL},
+        {"six", NULL},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct buf out = BUF_INIT;
+        int rc = adminctl_format_replay(cases[i].json, strlen(cases[i].json), &out);
+        if (cases[i].line != NULL) {
+            ck_assert_int_eq(rc, 0);
+            ck_assert_str_eq(buf_cstr(&out), cases[i].line);
+        } else {
+            ck_assert_int_eq(rc, -1);
+            ck_assert_uint_eq(out.len, 0);
+        }
+        buf_dispose(&out);
+    }
+}
+END_TEST
+
 static char *flip_line(const char *json)
 {
     struct buf out = BUF_INIT;
@@ -717,6 +744,12 @@ START_TEST(usage_errors_exit_2)
         {"routes", "--admin", "::1:8081"},
         {"routes", "--admin", "a:1", "--admin", "b:2"},
         {"routes", "--token-file"},
+        {"events"},
+        {"events", "rewind"},
+        {"events", "replay", "--since"},
+        {"events", "replay", "--type", ""},
+        {"events", "replay", "extra"},
+        {"routes", "--since", "1h"},
     };
     struct buf out = BUF_INIT, err = BUF_INIT;
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -794,6 +827,7 @@ Suite *adminctl_suite(void)
     tcase_add_test(tc, reload_uses_the_config_address_and_its_first_token);
     tcase_add_test(tc, unauthorized_without_a_token_says_how_to_send_one);
     tcase_add_test(tc, an_unreadable_answer_exits_3);
+    tcase_add_test(tc, issue5_replay_says_how_many);
     tcase_add_test(tc, an_unreachable_api_exits_3);
     tcase_add_test(tc, usage_errors_exit_2);
     tcase_add_test(tc, a_config_that_does_not_load_exits_2);
