@@ -22,6 +22,7 @@
 #include "proxy/adminctl.h"
 #include "proxy/config.h"
 #include "proxy/control.h"
+#include "proxy/eventlog.h"
 #include "proxy/metrics.h"
 #include "proxy/worker.h"
 
@@ -50,6 +51,7 @@ struct process {
     struct spool *spool;
     struct interceptor *interceptor;
     struct publisher *publisher;
+    struct event *housekeeping; /* once a second: spool retention */
 };
 
 /* After the first usage line and the admin commands' (adminctl_usage). */
@@ -72,6 +74,11 @@ static const char usage_text[] =
     "  flip NAME ACTION   sends route NAME's calls to ACTION (an upstream), live,\n"
     "                     and writes it to FILE\n"
     "  reload             re-reads FILE\n"
+    "  events replay      publishes the retained events again (all, or those\n"
+    "                     --since a time or span, of --type GLOB): a late\n"
+    "                     service builds its model from history\n"
+    "  events tail        prints the retained events as JSON lines, from the\n"
+    "                     spool's files (no admin API needed)\n"
     "\n"
     "signals: SIGHUP re-reads FILE; SIGTERM and SIGINT finish the requests in\n"
     "flight and exit 0.\n"
@@ -85,9 +92,10 @@ static const char usage_text[] =
     "  upstream NAME URL [kind=xmlrpc|json] [timeout=MS] [connect_timeout=MS]\n"
     "                    [keepalive=N] [keepalive_timeout=MS]\n"
     "  events AMQP-URL [exchange=NAME] [window=N] [heartbeat=S] [source=URI]\n"
-    "  spool DIR [segment=SIZE]\n"
+    "  spool DIR [fsync=batch|always|off] [fsync_interval=MS] [max=SIZE]\n"
+    "            [retain=DURATION] [full=skip|refuse] [segment=SIZE]\n"
     "  route NAME MATCH [header NAME=VALUE]... -> UPSTREAM [intercept[=TYPE]]\n"
-    "        [map=METHOD:PATH]\n"
+    "        [key=ROUTING-KEY] [on=success|all] [redact=PATH,...] [map=METHOD:PATH]\n"
     "        MATCH: xmlrpc GLOB | http METHOD PATH[*] | *\n"
     "  log_level error|warn|info|debug\n"
     "  max_header_size SIZE     max_headers N        max_body_size SIZE\n"
@@ -148,6 +156,13 @@ static int same_string(const char *a, const char *b)
     return (a == NULL && b == NULL) || (a != NULL && b != NULL && strcmp(a, b) == 0);
 }
 
+static int same_spool_options(const struct spool_options *a, const struct spool_options *b)
+{
+    return a->segment_bytes == b->segment_bytes && a->fsync == b->fsync &&
+           a->fsync_interval_ms == b->fsync_interval_ms && a->max_bytes == b->max_bytes &&
+           a->retain_ms == b->retain_ms && a->full == b->full;
+}
+
 /* Reports what a reload cannot change while the process runs. */
 static void warn_fixed_settings(const struct config *old, const struct config *next)
 {
@@ -160,8 +175,9 @@ static void warn_fixed_settings(const struct config *old, const struct config *n
     if (!same_string(old->admin.addr.text, next->admin.addr.text))
         log_warn("reload: the admin address changed to %s; it takes a restart",
                  next->admin.enabled ? next->admin.addr.text : "(none)");
-    if (strcmp(old->spool_dir, next->spool_dir) != 0)
-        log_warn("reload: spool changed to %s; it takes a restart, still %s", next->spool_dir,
+    if (strcmp(old->spool_dir, next->spool_dir) != 0 ||
+        !same_spool_options(&old->spool, &next->spool))
+        log_warn("reload: the spool line changed; it takes a restart, still %s as before",
                  old->spool_dir);
 }
 
@@ -241,8 +257,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 static int open_sinks(struct process *p)
 {
     char err[512];
-    struct spool_options so = {.segment_bytes = p->cfg->spool_segment_size};
-    p->spool = spool_open(p->cfg->spool_dir, &so, err, sizeof(err));
+    p->spool = spool_open(p->cfg->spool_dir, &p->cfg->spool, err, sizeof(err));
     if (p->spool == NULL) {
         log_error("%s", err);
         return -1;
@@ -250,6 +265,27 @@ static int open_sinks(struct process *p)
     p->control = control_new(p->cfg, p->spool, install_config, p);
     p->interceptor = interceptor_events_new(p->spool, p->cfg->events.source);
     return start_publisher(p);
+}
+
+/* Retention is by age, so it needs a clock even when no event arrives and
+ * no broker confirms anything. */
+static void on_housekeeping(evutil_socket_t fd, short what, void *arg)
+{
+    struct process *p = arg;
+    (void)fd;
+    (void)what;
+    spool_trim(p->spool);
+}
+
+static int start_housekeeping(struct process *p)
+{
+    static const struct timeval every_second = {1, 0};
+    p->housekeeping = event_new(p->base, -1, EV_PERSIST, on_housekeeping, p);
+    if (p->housekeeping == NULL || event_add(p->housekeeping, &every_second) != 0) {
+        log_error("cannot start the housekeeping timer");
+        return -1;
+    }
+    return 0;
 }
 
 static int start_admin(struct process *p)
@@ -262,6 +298,8 @@ static int start_admin(struct process *p)
         log_error("%s", err);
         return -1;
     }
+    struct admin_events events = {p->spool, p->interceptor, &p->publisher};
+    admin_attach_events(p->admin, &events);
     log_info("admin API listening on %s%s", admin_address(p->admin),
              p->cfg->admin.ntokens ? "" : " (no token: loopback only)");
     return 0;
@@ -311,6 +349,8 @@ static void stop_everything(struct process *p)
         worker_join(&p->workers[i]);
     free(p->workers);
     admin_free(p->admin);
+    if (p->housekeeping != NULL)
+        event_free(p->housekeeping);
     publisher_stop(p->publisher, PUBLISHER_DRAIN_MS);
     interceptor_free(p->interceptor);
     if (p->control != NULL)
@@ -330,7 +370,8 @@ static int run(struct process *p)
 
     apply_log_level(p->cfg);
     p->base = event_base_new();
-    if (p->base == NULL || open_sinks(p) != 0 || start_workers(p) != 0 || start_admin(p) != 0)
+    if (p->base == NULL || open_sinks(p) != 0 || start_housekeeping(p) != 0 ||
+        start_workers(p) != 0 || start_admin(p) != 0)
         goto out;
     for (int i = 0; signos[i] != 0; i++) {
         signals[i] = evsignal_new(p->base, signos[i], on_signal, p);
@@ -359,7 +400,10 @@ int main(int argc, char **argv)
 
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        if (strcmp(a, "routes") == 0 || strcmp(a, "flip") == 0 || strcmp(a, "reload") == 0)
+        if (strcmp(a, "events") == 0 && i + 1 < argc && strcmp(argv[i + 1], "tail") == 0)
+            return eventlog_tail_main(p.config_path, argc - i - 1, argv + i + 1);
+        if (strcmp(a, "routes") == 0 || strcmp(a, "flip") == 0 || strcmp(a, "reload") == 0 ||
+            strcmp(a, "events") == 0)
             return adminctl_main(p.config_path, argc - i, argv + i);
         if ((strcmp(a, "-c") == 0 || strcmp(a, "--config") == 0) && i + 1 < argc) {
             p.config_path = argv[++i];

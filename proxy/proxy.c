@@ -1084,8 +1084,29 @@ static int read_multicall(struct txn *t)
 
 /* A multicall goes on as it is when all its calls take routes to the same
  * xmlrpc upstream; otherwise it is split. */
+/*
+ * full=refuse: while the spool is full, a call on an intercepting route is
+ * refused before it reaches the upstream, so that nothing is done and
+ * answered without its event. Returns 1 when t was answered so.
+ */
+static int refused_for_full_spool(struct txn *t, const struct route *r)
+{
+    if (!r->intercept || t->w->interceptor == NULL || interceptor_admits(t->w->interceptor))
+        return 0;
+    char message[300];
+    snprintf(message, sizeof(message),
+             "route %s: not forwarded: the event spool is full and full=refuse holds intercepted "
+             "calls back until the broker has confirmed its backlog; retry later",
+             r->name);
+    reply_error(t, 503, XR_FAULT_SYSTEM, message);
+    return 1;
+}
+
 static void route_multicall(struct txn *t)
 {
+    for (size_t i = 0; i < t->ncalls; i++)
+        if (t->call_routes[i] != NULL && refused_for_full_spool(t, t->call_routes[i]))
+            return;
     const struct route *first = t->ncalls > 0 ? t->call_routes[0] : NULL;
     int one_target = first != NULL && first->upstream->adapter == NULL;
     for (size_t i = 1; i < t->ncalls && one_target; i++)
@@ -1152,6 +1173,8 @@ static void route_request(struct txn *t)
         return;
     }
     metrics_bump(&t->route->counters->requests);
+    if (refused_for_full_spool(t, t->route))
+        return;
     if (t->route->upstream->adapter != NULL)
         adapt(t);
     else if (t->unreadable_call && !one_target_for_calls(cfg_of(t), t->route))
