@@ -6,7 +6,8 @@
 #   make test-sanitize   the same tests against an ASan+UBSan build
 #   make bench   build (RelWithDebInfo) and run the benchmarks in bench/, which
 #                print figures and never fail on them; `make test` does not
-#                run them (BENCH_ARGS="--iterations N" to change the length)
+#                run them (BENCH_ARGS="--iterations N" to change the length,
+#                EVENTS_BENCH_ARGS="--rounds N" for the events benchmark)
 #   make build / clean
 
 BUILD      ?= build
@@ -14,6 +15,7 @@ SAN_BUILD  ?= build-sanitize
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CTEST_ARGS ?=
 BENCH_ARGS ?=
+EVENTS_BENCH_ARGS ?=
 
 .PHONY: all deps build demo test test-sanitize build-sanitize bench clean
 
@@ -52,6 +54,7 @@ bench: deps
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSTRANGLER_BENCH=ON
 	cmake --build $(BUILD) -j $(JOBS)
 	$(BUILD)/bench/adapter-bench $(BENCH_ARGS)
+	python3 bench/events_bench.py --build $(BUILD) $(EVENTS_BENCH_ARGS)
 
 clean:
 	rm -rf $(BUILD) $(SAN_BUILD)
