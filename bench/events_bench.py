@@ -646,7 +646,14 @@ def machine_facts(args, bench):
         f"wrk {dpkg_version('wrk')}",
         f"strangler: {bench.strangler} ({command_output([bench.strangler, '--version'])}), "
         f"build type {build_type(os.path.abspath(args.build))}",
+        f"scheduler autogroups: {autogroup_state() or 'unknown'}"
+        + (" (each program's session gets its own CPU share; see --fair-scheduling)"
+           if autogroup_state() == "on" else ""),
     ]
+
+
+def autogroup_state():
+    return {"1": "on", "0": "off"}.get(read_autogroup())
 
 
 def fmt(v, spec=",.0f"):
@@ -774,6 +781,9 @@ def parse_args(argv):
     p.add_argument("--workers", type=int, default=1, help="proxy workers (default 1)")
     p.add_argument("--connections", type=int, default=16, help="wrk connections (default 16)")
     p.add_argument("--wrk-threads", type=int, default=1, help="wrk threads (default 1)")
+    p.add_argument("--fair-scheduling", action="store_true",
+                   help="turn the scheduler's autogroups off for the run (root only; restored "
+                        "afterwards), so that no process gets a CPU share of its own")
     p.add_argument("--keep", action="store_true",
                    help="keep the scratch directory (logs, spool, broker) afterwards")
     args = p.parse_args(argv)
@@ -786,8 +796,37 @@ def parse_args(argv):
     return args
 
 
+AUTOGROUP = "/proc/sys/kernel/sched_autogroup_enabled"
+
+
+def read_autogroup():
+    try:
+        with open(AUTOGROUP) as f:
+            return f.read().strip()
+    except OSError:
+        return None
+
+
+def set_autogroup(value):
+    """Writes the autogroup switch; False when this user may not."""
+    try:
+        with open(AUTOGROUP, "w") as f:
+            f.write(value)
+        return True
+    except OSError:
+        return False
+
+
 def main(argv):
     args = parse_args(argv)
+    # With autogroups each session gets one share of the CPUs, so under load
+    # bare-publisher (a process of its own) would get a share apart from
+    # the proxy's, whose publisher thread shares one with its workers.
+    # --fair-scheduling turns them off for the run (root only) and back on.
+    autogroup = read_autogroup()
+    restore_autogroup = (args.fair_scheduling and autogroup == "1" and set_autogroup("0"))
+    if args.fair_scheduling and autogroup == "1" and not restore_autogroup:
+        print(f"events-bench: cannot write {AUTOGROUP}: autogroups stay on", file=sys.stderr)
     # SIGTERM ends the run through the same cleanup as Ctrl-C.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     tmp = tempfile.mkdtemp(prefix="events-bench-")
@@ -818,6 +857,8 @@ def main(argv):
         print(f"events-bench: {e}", file=sys.stderr)
         return 1
     finally:
+        if restore_autogroup:
+            set_autogroup("1")
         if bench is not None:
             bench.stop()
         if args.keep or not done:
