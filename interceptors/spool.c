@@ -13,23 +13,45 @@
  *   - segs[] is sorted by first_seq; the last one is the active segment,
  *     the only one written to, through wfd;
  *   - records inside a segment are consecutive, and a segment that is not
- *     the active one ends right before the next segment's first_seq;
- *   - a segment is deleted only when every record in it is confirmed and it
- *     is not the active one, so the newest sequence number always survives on
- *     disk in either a segment or the checkpoint; and only the oldest one is
- *     ever deleted, so the segments on disk are always one unbroken run.
+ *     the active one ends right before the next segment's first_seq, except
+ *     where recovery cut a torn tail (recover_sealed): the seqs in between
+ *     are lost, and nothing reads them;
+ *   - a segment is deleted only when every record in it is confirmed, no
+ *     pin holds it and it is not the active one, so the newest sequence
+ *     number always survives on disk in either a segment or the checkpoint;
+ *     and only the oldest one is ever deleted, so the segments on disk are
+ *     always one unbroken run.
+ *
+ * No slow I/O under `lock`: every appender waits on it, so it is held for
+ * one pwrite(2) and bookkeeping, and for nothing that waits on the disk.
+ * Syncs run in sync rounds, outside it (below). Deleting a segment takes it
+ * out of segs[] under the lock and unlinks the file after the lock is
+ * released (struct doomed): once it is out of segs[] no cursor of ours can
+ * open it, a cursor that has it open keeps reading its descriptor, and its
+ * name is never used again (seqs only grow). A crash in between leaves a
+ * confirmed segment on disk, which the next start deletes again. What
+ * stays under the lock: creating a segment (a directory entry, no sync),
+ * closing one, and cutting a failed write's bytes (an error path).
  *
  * Durability (enum spool_fsync): a record is written first and synced
- * after, by "sync rounds". A round fdatasyncs the active segment outside the
- * lock and thereby covers every record written before it started, because a
- * rotation syncs the segment it seals. With ALWAYS, the appenders that wait
- * take turns leading rounds (group commit); with BATCH, a flusher thread
- * runs one an interval after an append finds everything synced.
+ * after, by "sync rounds". A round takes under the lock what is not on disk
+ * yet: the descriptors of sealed segments with unsynced records (a rotation
+ * hands them over instead of syncing them), whether a segment was created
+ * since the directory was last fsynced, a dup of the active segment's
+ * descriptor, and the last seq; then, outside the lock, fdatasyncs those
+ * segments, fsyncs the directory (without which a new segment's name, and
+ * so every record in it, could vanish in a machine crash) and fdatasyncs
+ * the active segment. So a round covers every record written before it
+ * started, and no record is reported durable before its segment's name is.
+ * With ALWAYS, the appenders that wait take turns leading rounds (group
+ * commit); with BATCH, a flusher thread runs one an interval after an
+ * append finds everything synced; spool_close() runs a last one.
  *
- * Space: confirmed segments are kept while retention wants them, and
- * deleted oldest first, before their time, when an append needs room under
- * the cap. What cannot be deleted is unconfirmed, and once that alone
- * reaches the cap the spool is "full" until confirmations free a segment.
+ * Space: confirmed segments are kept while retention or the pin wants
+ * them, and deleted oldest first, before their time but never while
+ * pinned, when an append needs room under the cap. What cannot be deleted
+ * is unconfirmed or pinned, and once that alone reaches the cap the spool
+ * is "full" until confirmations (or the pin moving) free a segment.
  *
  * A read-only spool (spool_open_readonly) shares all the reading code; it
  * holds a snapshot of the segment list taken at open, and the proxy that
@@ -72,12 +94,44 @@
 #define CHECKPOINT_TMP   "checkpoint.tmp"
 #define CHECKPOINT_WORD  "confirmed "
 #define ERROR_LOG_GAP_NS 1000000000ull /* at most one I/O error line a second */
+#define SAMPLES_MAX      512u          /* per segment: 8 KiB (see struct segment) */
+
+/* One record's seq and time_us. */
+struct sample {
+    uint64_t seq;
+    int64_t time_us;
+};
 
 struct segment {
-    uint64_t first_seq;   /* from the file name */
-    uint64_t last_seq;    /* first_seq - 1 while the segment is empty */
-    uint64_t size;        /* committed bytes: nobody reads past this */
-    int64_t last_time_us; /* time_us of its newest record, for retention (see segs_times) */
+    uint64_t first_seq; /* from the file name */
+    uint64_t last_seq;  /* first_seq - 1 while the segment is empty */
+    uint64_t size;      /* committed bytes: nobody reads past this */
+    /* The largest time_us among its records, for retention: a replay
+     * appends old events after new ones, so it need not be the last
+     * record's. Exact when appended or scanned here; for a segment neither
+     * (confirmed before a restart), an upper bound (see segs_times). */
+    int64_t last_time_us;
+    int exact_time; /* at open: last_time_us came from reading every record */
+    /* A sparse index for spool_get_stats(), so that it never reads the
+     * disk: the records at (seq - first_seq) % stride == 0, in seq order,
+     * at most SAMPLES_MAX of them; when the array is full, every other one
+     * goes and stride doubles, so a segment of more than 512 records has
+     * 256 to 512 samples, no two more than 1/256 of its records apart.
+     * Filled at append and at open by the
+     * recovery scans; freed once every record in the segment is confirmed
+     * (the question is only ever about the first unconfirmed one), except
+     * for the active segment, which appends keep adding to. */
+    struct sample *samples;
+    uint32_t nsamples, samples_cap;
+    uint64_t stride;
+};
+
+/* Segments taken out of segs[] under the lock whose files are unlinked once
+ * it is released (see "No slow I/O" above): the first seqs, which name
+ * them. */
+struct doomed {
+    uint64_t *first_seqs;
+    size_t n, cap;
 };
 
 /* An appender waiting for a sync round to cover its record (ALWAYS). It
@@ -108,10 +162,16 @@ struct spool {
     int wfd;          /* the active segment, opened for writing; -1 before the first */
     int tail_dirty;   /* a failed write may have left bytes past the committed end */
     int force_rotate; /* start a new segment at the next append */
-    uint64_t bytes;   /* sum of the segments' committed sizes */
+    uint64_t bytes;   /* sum of the segments' committed sizes (those in segs[]) */
+    uint64_t pin;     /* spool_pin(): segments with a record >= it stay; 0: none */
 
-    uint64_t synced_seq;         /* every record up to it is on disk */
-    int syncing;                 /* a sync round is running fdatasync outside the lock */
+    uint64_t synced_seq; /* every record up to it is on disk */
+    int syncing;         /* a sync round is running outside the lock */
+    /* Sealed segments with records newer than synced_seq, still open: the
+     * next round fdatasyncs and closes them (never with fsync=off). */
+    int *unsynced_fds;
+    size_t nunsynced, unsynced_cap;
+    int dir_unsynced;            /* a segment was created since the directory's last fsync */
     struct sync_waiter *waiters; /* ALWAYS: appends waiting for a round */
     pthread_cond_t synced;       /* broadcast when a round ends */
     pthread_cond_t flush_wake;   /* BATCH: wakes the flusher (CLOCK_MONOTONIC) */
@@ -123,13 +183,6 @@ struct spool {
     /* Serialises checkpoint writes (the publisher is the only confirmer, but
      * the checkpoint's fsync must not hold up appenders on `lock`). */
     pthread_mutex_t ckpt_lock;
-
-    /* For spool_get_stats(): a cursor of the spool's own, left at the first
-     * unconfirmed record, and that record's seq and time. */
-    pthread_mutex_t head_lock;
-    struct spool_cursor *head;
-    uint64_t head_seq;
-    int64_t head_time_us;
 
     _Atomic uint64_t last_seq;      /* written under lock, read anywhere */
     _Atomic uint64_t confirmed_seq; /* written under ckpt_lock, read anywhere */
@@ -506,6 +559,53 @@ out:
     return rc;
 }
 
+/* ---- the sparse index of times (struct segment's samples) ---- */
+
+static void samples_free(struct segment *g)
+{
+    free(g->samples);
+    g->samples = NULL;
+    g->nsamples = g->samples_cap = 0;
+}
+
+/* Notes record `seq` of segment g, appended or recovered in seq order, if
+ * its place in the segment falls on the stride. */
+static void sample_add(struct segment *g, uint64_t seq, int64_t time_us)
+{
+    if ((seq - g->first_seq) % g->stride != 0)
+        return;
+    if (g->nsamples == SAMPLES_MAX) {
+        /* Keep the ones at even places: they are the ones a stride twice
+         * as long would have taken. */
+        for (uint32_t i = 0; i < SAMPLES_MAX / 2; i++)
+            g->samples[i] = g->samples[2 * i];
+        g->nsamples = SAMPLES_MAX / 2;
+        g->stride *= 2;
+        if ((seq - g->first_seq) % g->stride != 0)
+            return;
+    }
+    if (g->nsamples == g->samples_cap) {
+        g->samples_cap = g->samples_cap > 0 ? g->samples_cap * 2 : 16;
+        g->samples = mem_realloc(g->samples, g->samples_cap * sizeof(*g->samples));
+    }
+    g->samples[g->nsamples++] = (struct sample){seq, time_us};
+}
+
+/* The time of g's last sample at or before seq, or of its first one when
+ * they all come after (g has samples). */
+static int64_t sample_time_at(const struct segment *g, uint64_t seq)
+{
+    uint32_t lo = 0, hi = g->nsamples;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (g->samples[mid].seq <= seq)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return g->samples[lo > 0 ? lo - 1 : 0].time_us;
+}
+
 /* ---- loading the segments ---- */
 
 static void segs_push(struct spool *s, uint64_t first_seq)
@@ -514,7 +614,8 @@ static void segs_push(struct spool *s, uint64_t first_seq)
         s->segs_cap = s->segs_cap ? s->segs_cap * 2 : 8;
         s->segs = mem_realloc(s->segs, s->segs_cap * sizeof(*s->segs));
     }
-    s->segs[s->nsegs++] = (struct segment){first_seq, first_seq - 1, 0, 0};
+    s->segs[s->nsegs++] =
+        (struct segment){.first_seq = first_seq, .last_seq = first_seq - 1, .stride = 1};
 }
 
 static int seg_cmp(const void *a, const void *b)
@@ -524,8 +625,9 @@ static int seg_cmp(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* Sets the segment's size and, until segs_times() knows better, its time
- * from the file. Returns 0, or -1 (errno). */
+/* Sets the segment's size and, until a scan or segs_times() knows better,
+ * its time: the file's modification time, when it was last written (see
+ * segs_times). Returns 0, or -1 (errno). */
 static int seg_stat(const struct spool *s, struct segment *g)
 {
     char name[SEG_NAME_SIZE];
@@ -539,7 +641,7 @@ static int seg_stat(const struct spool *s, struct segment *g)
 }
 
 /* Fills segs[] from the directory, sorted, with last_seq and size of every
- * segment but the last (which recover_active() or snapshot_active() scans).
+ * segment but the last (which open_active() or snapshot_active() scans).
  * A read-only spool drops the segments the proxy deletes while we list. */
 static int segs_load(struct spool *s)
 {
@@ -579,21 +681,81 @@ out:
     return rc;
 }
 
+/* What scan_records() found. */
+struct scan {
+    uint64_t file_size;
+    uint64_t end;        /* where the run of good records ends */
+    uint64_t last_seq;   /* the last good record's seq (first_seq - 1: none) */
+    int64_t max_time_us; /* the largest time_us among them (0: none) */
+    const char *why;     /* what ended the run, when end < file_size */
+    int more;            /* (look_past) good records follow the bad bytes */
+};
+
+/* A good record of this segment, seq in [lo, hi], starts at `at`. */
+static int good_record_at(struct seg_reader *rd, uint64_t at, uint64_t size, uint64_t lo,
+                          uint64_t hi)
+{
+    const unsigned char *p;
+    struct record r;
+    uint64_t total;
+    if (size - at < HEADER_LEN || (p = reader_get(rd, at, HEADER_LEN, size)) == NULL)
+        return 0;
+    if ((total = header_check(p)) == 0 || total > size - at)
+        return 0;
+    if ((p = reader_get(rd, at, (size_t)total, size)) == NULL)
+        return 0;
+    return record_decode(p, (size_t)total, &r) == 0 && r.seq >= lo && r.seq <= hi;
+}
+
 /*
- * Reads segment seg (open as fd) from its start and keeps the longest run
- * of complete, valid, consecutive records: sets the segment's size to the
- * end of that run, its last_seq and last_time_us. *file_size gets the size
- * of the file and *why what ended the run before it. Returns 0, or -1 on an
- * I/O error (errno).
+ * Whether a good record with a seq in [lo, hi] starts anywhere after `off`:
+ * then the bad bytes at off are damage in the middle of the segment, not a
+ * torn tail. Stale bytes that happen to hold records (blocks of an older,
+ * deleted segment) carry seqs outside the range. Looks for the magic, so it
+ * costs a read of the rest of the file, only when something is wrong. An
+ * I/O error answers 1: what cannot be read is not known to be a torn tail.
  */
-static int scan_records(struct segment *seg, int fd, uint64_t *file_size, const char **why)
+static int good_record_after(struct seg_reader *rd, uint64_t off, uint64_t size, uint64_t lo,
+                             uint64_t hi)
+{
+    unsigned char magic[4];
+    put_le(magic, RECORD_MAGIC, 4);
+    for (uint64_t o = off + 1; o < size && size - o >= HEADER_LEN + FIXED_LEN;) {
+        size_t n = size - o > READ_CHUNK ? READ_CHUNK : (size_t)(size - o);
+        const unsigned char *p = reader_get(rd, o, n, size);
+        if (p == NULL)
+            return 1;
+        const unsigned char *m = memmem(p, n, magic, sizeof(magic));
+        if (m == NULL) {
+            o += n - (sizeof(magic) - 1); /* a magic may straddle two chunks */
+            continue;
+        }
+        uint64_t at = o + (uint64_t)(m - p);
+        if (good_record_at(rd, at, size, lo, hi))
+            return 1;
+        o = at + 1;
+    }
+    return 0;
+}
+
+/*
+ * Reads segment seg (open as fd) from its start and finds the longest run
+ * of complete, valid, consecutive records, seqs no higher than `limit`,
+ * into *sc; with look_past, also whether good records follow whatever ended
+ * the run. Rebuilds seg's samples from the run; sets nothing else in seg.
+ * Returns 0, or -1 on an I/O error (errno).
+ */
+static int scan_records(struct segment *seg, int fd, uint64_t limit, int look_past, struct scan *sc)
 {
     struct seg_reader rd = {fd, BUF_INIT, 0};
     struct stat st;
     uint64_t off = 0, expect = seg->first_seq;
-    int64_t last_time = 0;
+    int64_t max_time = 0;
+    const char *why = NULL;
     int rc = -1;
 
+    samples_free(seg);
+    seg->stride = 1;
     if (fstat(fd, &st) < 0)
         goto out;
     uint64_t size = (uint64_t)st.st_size;
@@ -601,33 +763,37 @@ static int scan_records(struct segment *seg, int fd, uint64_t *file_size, const 
         struct record r;
         const unsigned char *p;
         uint64_t total;
-        *why = "torn record header";
+        why = "torn record header";
         if (size - off < HEADER_LEN)
             break;
         if ((p = reader_get(&rd, off, HEADER_LEN, size)) == NULL)
             goto out;
-        *why = "not a record header";
+        why = "not a record header";
         if ((total = header_check(p)) == 0)
             break;
-        *why = "torn record";
+        why = "torn record";
         if (total > size - off)
             break;
         if ((p = reader_get(&rd, off, (size_t)total, size)) == NULL)
             goto out;
-        *why = "checksum mismatch";
+        why = "checksum mismatch";
         if (record_decode(p, (size_t)total, &r) < 0)
             break;
-        *why = "record out of sequence";
-        if (r.seq != expect)
+        why = "record out of sequence";
+        if (r.seq != expect || r.seq > limit)
             break;
+        if (expect == seg->first_seq || r.time_us > max_time)
+            max_time = r.time_us;
+        sample_add(seg, r.seq, r.time_us);
         off += total;
         expect++;
-        last_time = r.time_us;
     }
-    *file_size = size;
-    seg->size = off;
-    seg->last_seq = expect - 1;
-    seg->last_time_us = last_time;
+    sc->more = off < size && look_past && good_record_after(&rd, off, size, expect, limit);
+    sc->file_size = size;
+    sc->end = off;
+    sc->last_seq = expect - 1;
+    sc->max_time_us = max_time;
+    sc->why = why;
     rc = 0;
 out:
     buf_dispose(&rd.win);
@@ -643,18 +809,21 @@ static int open_active(struct spool *s)
 {
     char name[SEG_NAME_SIZE];
     struct segment *a = &s->segs[s->nsegs - 1];
-    const char *why = NULL;
-    uint64_t file_size = 0;
+    struct scan sc;
     int rc = -1;
     seg_name(name, a->first_seq);
     int fd = openat(s->dirfd, name, O_RDWR | O_CLOEXEC);
     if (fd < 0)
         goto out;
-    if (scan_records(a, fd, &file_size, &why) < 0)
+    if (scan_records(a, fd, UINT64_MAX, 0, &sc) < 0)
         goto out;
-    if (a->size < file_size) {
+    a->size = sc.end;
+    a->last_seq = sc.last_seq;
+    a->last_time_us = sc.max_time_us;
+    a->exact_time = 1;
+    if (a->size < sc.file_size) {
         log_warn("spool %s: %s: %s at offset %" PRIu64 "; dropping the last %" PRIu64 " bytes",
-                 s->dir, name, why, a->size, file_size - a->size);
+                 s->dir, name, sc.why, a->size, sc.file_size - a->size);
         if (ftruncate(fd, (off_t)a->size) < 0 || fsync(fd) < 0)
             goto out;
     }
@@ -681,8 +850,7 @@ static int snapshot_active(struct spool *s)
 {
     char name[SEG_NAME_SIZE];
     struct segment *a = &s->segs[s->nsegs - 1];
-    const char *why = NULL;
-    uint64_t file_size = 0;
+    struct scan sc;
     seg_name(name, a->first_seq);
     int fd = openat(s->dirfd, name, O_RDONLY | O_CLOEXEC);
     if (fd < 0 && errno == ENOENT) {
@@ -691,13 +859,102 @@ static int snapshot_active(struct spool *s)
     }
     if (fd < 0)
         return -1;
-    int rc = scan_records(a, fd, &file_size, &why);
+    int rc = scan_records(a, fd, UINT64_MAX, 0, &sc);
     int e = errno;
     close(fd);
     errno = e;
-    if (rc == 0)
+    if (rc == 0) {
+        a->size = sc.end;
+        a->last_seq = sc.last_seq;
+        a->last_time_us = sc.max_time_us;
+        a->exact_time = 1;
         s->bytes += a->size;
+    }
     return rc;
+}
+
+/*
+ * Writable, at open: checks a sealed segment that still holds unconfirmed
+ * records (segs[i], not the last) all the way to its end.
+ *
+ * Its records went to disk through the page cache, and with fsync=off
+ * (which the previous run may have used: nothing on disk says) a machine
+ * crash can leave the end of any recent segment as zeros or stale bytes,
+ * not only the last one's. A cursor stops for good at the first bad record,
+ * and the publisher with it. So a torn tail (bad bytes with no good record
+ * of this segment after them) is cut, with a warning naming the seqs it
+ * held, and readers go on with the next segment. Bad bytes followed by
+ * good records are not a crash's torn tail but corruption, and cutting
+ * would throw the good records away: that is left as it is (logged), and a
+ * reader stops there for someone to look at, as it always did.
+ *
+ * The price is reading every unconfirmed sealed segment once per start.
+ * With a cap that is at most about max_bytes; without one it is the whole
+ * backlog, at disk speed, which the publisher is about to read right after
+ * anyway (and finds in the page cache). Checking only the last few
+ * segments would be cheaper but would miss a crash that tore several
+ * (with fsync=off nothing bounds how much was not written back), and
+ * checking only each segment's last bytes is not possible: records have no
+ * backward framing, so finding the last one means walking them all. The
+ * scan also yields each segment's exact newest time and its samples.
+ * Confirmed segments are not scanned: their events reached the broker, and
+ * reading gigabytes retained for replay would make every start slow.
+ *
+ * An I/O error leaves the segment as it was listed, for the cursor to
+ * report. Returns nothing: a segment it cannot fix is not a reason to
+ * refuse to start.
+ */
+static void recover_sealed(struct spool *s, size_t i)
+{
+    char name[SEG_NAME_SIZE], tmp[128];
+    struct segment *g = &s->segs[i];
+    uint64_t confirmed = atomic_load(&s->confirmed_seq);
+    uint64_t want_last = g->last_seq; /* the next segment starts after it */
+    struct scan sc;
+    seg_name(name, g->first_seq);
+    int fd = openat(s->dirfd, name, O_RDWR | O_CLOEXEC);
+    if (fd < 0 || scan_records(g, fd, want_last, 1, &sc) < 0) {
+        log_warn("spool %s: cannot check %s: %s", s->dir, name, errstr(errno, tmp, sizeof(tmp)));
+        goto out;
+    }
+    if (sc.end < sc.file_size && sc.more) {
+        log_error("spool %s: %s: %s at offset %" PRIu64 ", with good records after it: "
+                  "corrupt, left as it is; readers will stop there",
+                  s->dir, name, sc.why, sc.end);
+        goto out; /* size and last_seq stay as listed */
+    }
+    g->last_time_us = sc.max_time_us;
+    g->exact_time = 1;
+    if (sc.last_seq == want_last && sc.end == sc.file_size)
+        goto out;
+    /* Torn: the seqs from sc.last_seq + 1 to want_last are gone (none when
+     * only bytes past the last record are). */
+    char lost[160] = "";
+    if (sc.last_seq < want_last) {
+        uint64_t from = sc.last_seq + 1;
+        uint64_t unconfirmed = want_last - (from > confirmed ? from - 1 : confirmed);
+        snprintf(lost, sizeof(lost),
+                 ": events %" PRIu64 "..%" PRIu64 " are lost, %" PRIu64 " of them unconfirmed",
+                 from, want_last, unconfirmed);
+    }
+    if (sc.end < sc.file_size)
+        log_warn("spool %s: %s: %s at offset %" PRIu64 " (a crash before the page cache reached "
+                 "the disk?); dropping the last %" PRIu64 " bytes%s",
+                 s->dir, name, sc.why, sc.end, sc.file_size - sc.end, lost);
+    else
+        log_warn("spool %s: %s ends at seq %" PRIu64 ", before the next segment%s", s->dir, name,
+                 sc.last_seq, lost);
+    if (sc.end < sc.file_size && (ftruncate(fd, (off_t)sc.end) < 0 || fdatasync(fd) < 0))
+        log_warn("spool %s: cannot truncate %s: %s; readers stop at offset %" PRIu64
+                 " all the same",
+                 s->dir, name, errstr(errno, tmp, sizeof(tmp)), sc.end);
+    s->bytes -= g->size;
+    g->size = sc.end;
+    g->last_seq = sc.last_seq;
+    s->bytes += g->size;
+out:
+    if (fd >= 0)
+        close(fd);
 }
 
 /* The time_us of the segment's first record, read from its header alone.
@@ -724,29 +981,48 @@ static int seg_first_time(const struct spool *s, const struct segment *g, int64_
 }
 
 /*
- * Sets the newest-record time of every sealed segment at open. Finding a
- * segment's last record means reading all of it, and a spool can hold
- * gigabytes of backlog or retained events; so a sealed segment takes the
- * time of the next segment's first record instead, the record whose append
- * sealed it. That is a little later than its own newest record (as much
- * later as the spool sat idle in between), so retention after a restart
- * keeps a segment that much longer, never shorter. Without a readable next
- * record, the file's modification time from seg_stat() stays. The active
- * segment got its exact time from the scan.
+ * At open, after the scans: gives the sealed segments that were not read
+ * whole (those confirmed before the restart, or all of them when
+ * read-only) a newest-record time, and those that may hold unconfirmed
+ * records but have no samples (read-only) their first record as one.
+ *
+ * Finding a segment's newest record means reading all of it, and a spool
+ * can retain gigabytes, so these get an estimate, and retention must err
+ * on the side of keeping: the estimate may be later than the truth, never
+ * earlier. The time of the next segment's first record (the record whose
+ * append sealed this one) is such a bound only while events are appended
+ * in time order; a replay appends old events, so the segment may hold a
+ * fresh one and the next start with an old one. The file's modification
+ * time is a bound whatever the order: it is when the last record was
+ * written, and no record's time_us is later than its write (events are
+ * stamped when they happen, before the append; a replay re-appends older
+ * ones). So the estimate is the
+ * later of the two (seg_stat() set the mtime): a little later than the
+ * truth, by as long as the spool sat idle or the replay took. A clock
+ * stepped back while events were appended could still make it early.
  */
 static void segs_times(struct spool *s)
 {
-    for (size_t i = 0; i + 1 < s->nsegs; i++) {
+    uint64_t confirmed = atomic_load(&s->confirmed_seq);
+    for (size_t i = 0; i < s->nsegs; i++) {
+        struct segment *g = &s->segs[i];
         int64_t t;
-        if (seg_first_time(s, &s->segs[i + 1], &t) == 0)
-            s->segs[i].last_time_us = t;
+        int want_sample = g->nsamples == 0 && g->last_seq > confirmed;
+        int want_bound = i > 0 && !s->segs[i - 1].exact_time;
+        if ((!want_sample && !want_bound) || seg_first_time(s, g, &t) < 0)
+            continue;
+        if (want_sample)
+            sample_add(g, g->first_seq, t);
+        if (want_bound && t > s->segs[i - 1].last_time_us)
+            s->segs[i - 1].last_time_us = t;
     }
 }
 
 /*
  * Reads the checkpoint and the segments into s, the last one scanned to
  * where its complete records end (recovered when writable, a snapshot when
- * read-only), and sets last_seq and confirmed_seq.
+ * read-only) and, when writable, every sealed one holding unconfirmed
+ * records checked for a torn tail; sets last_seq and confirmed_seq.
  */
 static int load_segments(struct spool *s, char *err, size_t errlen)
 {
@@ -755,6 +1031,7 @@ static int load_segments(struct spool *s, char *err, size_t errlen)
         set_err(err, errlen, s->dir, "cannot read " CHECKPOINT, errno);
         return -1;
     }
+    atomic_store(&s->confirmed_seq, confirmed);
     if (segs_load(s) < 0) {
         set_err(err, errlen, s->dir, "cannot list segments", errno);
         return -1;
@@ -763,6 +1040,9 @@ static int load_segments(struct spool *s, char *err, size_t errlen)
         set_err(err, errlen, s->dir, "cannot recover the last segment", errno);
         return -1;
     }
+    for (size_t i = 0; !s->readonly && i + 1 < s->nsegs; i++)
+        if (s->segs[i].last_seq > confirmed)
+            recover_sealed(s, i);
     segs_times(s);
     uint64_t last = s->nsegs > 0 ? s->segs[s->nsegs - 1].last_seq : 0;
     if (confirmed > last) {
@@ -773,7 +1053,6 @@ static int load_segments(struct spool *s, char *err, size_t errlen)
         s->force_rotate = 1;
     }
     atomic_store(&s->last_seq, last);
-    atomic_store(&s->confirmed_seq, confirmed);
     /* Whatever an earlier process left in the page cache reaches the disk
      * without our help; we cannot tell which of it did yet. */
     s->synced_seq = last;
@@ -782,78 +1061,127 @@ static int load_segments(struct spool *s, char *err, size_t errlen)
 
 /* ---- deleting segments: retention and the cap ---- */
 
-/* The oldest segment may be deleted: it is not the active one, and every
- * record in it is confirmed. */
+/* The newest seq a deletable segment may hold: confirmed, and below the
+ * pin. Deletable segments are a prefix of segs[], since last_seq grows. */
+static uint64_t deletable_upto_locked(const struct spool *s)
+{
+    uint64_t upto = atomic_load(&s->confirmed_seq);
+    if (s->pin > 0 && s->pin - 1 < upto)
+        upto = s->pin - 1;
+    return upto;
+}
+
+/* The oldest segment may be deleted: it is not the active one, every
+ * record in it is confirmed, and the pin does not hold it. */
 static int first_deletable_locked(const struct spool *s)
 {
-    return s->nsegs > 1 && s->segs[0].last_seq <= atomic_load(&s->confirmed_seq);
+    return s->nsegs > 1 && s->segs[0].last_seq <= deletable_upto_locked(s);
 }
 
-/* Deletes the oldest segment; a cursor still reading it keeps its open
- * descriptor. Returns 0, or -1 (logged) when it stays. */
-static int delete_first_locked(struct spool *s)
+/* Takes the oldest segment out of segs[] and adds it to d, whose files
+ * unlink_doomed() deletes once the lock is released. */
+static void delete_first_locked(struct spool *s, struct doomed *d)
 {
-    char name[SEG_NAME_SIZE], tmp[128];
-    seg_name(name, s->segs[0].first_seq);
-    if (unlinkat(s->dirfd, name, 0) < 0 && errno != ENOENT) {
-        log_warn("spool %s: cannot delete %s: %s", s->dir, name, errstr(errno, tmp, sizeof(tmp)));
-        return -1;
+    if (d->n == d->cap) {
+        d->cap = d->cap > 0 ? d->cap * 2 : 8;
+        d->first_seqs = mem_realloc(d->first_seqs, d->cap * sizeof(*d->first_seqs));
     }
+    d->first_seqs[d->n++] = s->segs[0].first_seq;
     s->bytes -= s->segs[0].size;
+    samples_free(&s->segs[0]);
     s->nsegs--;
     memmove(s->segs, s->segs + 1, s->nsegs * sizeof(*s->segs));
-    return 0;
 }
 
-/* Deletes the confirmed segments that retention does not keep. It stops at
- * the first one it keeps, so it costs nothing when nothing is due. */
-static void trim_locked(struct spool *s, int64_t now_us)
+/*
+ * Not under the lock: deletes the files of the segments in d, oldest
+ * first, and empties d. A cursor still reading one keeps its open
+ * descriptor. A file that will not go is logged and left on disk, out of
+ * the accounting, until the next start lists it and deletes it again.
+ */
+static void unlink_doomed(struct spool *s, struct doomed *d)
+{
+    char name[SEG_NAME_SIZE], tmp[128];
+    for (size_t i = 0; i < d->n; i++) {
+        seg_name(name, d->first_seqs[i]);
+        if (unlinkat(s->dirfd, name, 0) < 0 && errno != ENOENT)
+            log_warn("spool %s: cannot delete %s: %s; it stays until the next start", s->dir, name,
+                     errstr(errno, tmp, sizeof(tmp)));
+    }
+    free(d->first_seqs);
+    *d = (struct doomed){0};
+}
+
+/* Deletes (into d) the confirmed segments that retention and the pin do
+ * not keep. It stops at the first one it keeps, so it costs nothing when
+ * nothing is due. */
+static void trim_locked(struct spool *s, int64_t now_us, struct doomed *d)
 {
     while (first_deletable_locked(s) &&
            (s->retain_us == 0 || s->segs[0].last_time_us < now_us - s->retain_us))
-        if (delete_first_locked(s) < 0)
-            break;
+        delete_first_locked(s, d);
 }
 
-/* Bytes of the fully confirmed segments among the first `limit`; they are
- * a prefix, since segments are in seq order. */
-static uint64_t confirmed_bytes_locked(const struct spool *s, size_t limit)
+/* Bytes of the segments holding a record newer than `upto`: a suffix of
+ * segs[], walked from the end, so it costs one step per such segment. An
+ * empty active segment shares its last_seq with the one before it, so it
+ * stops the walk exactly when that one would. */
+static uint64_t bytes_newer_locked(const struct spool *s, uint64_t upto)
 {
-    uint64_t confirmed = atomic_load(&s->confirmed_seq), sum = 0;
-    for (size_t i = 0; i < limit && s->segs[i].last_seq <= confirmed; i++)
-        sum += s->segs[i].size;
+    uint64_t sum = 0;
+    for (size_t i = s->nsegs; i > 0 && s->segs[i - 1].last_seq > upto; i--)
+        sum += s->segs[i - 1].size;
     return sum;
 }
 
 static uint64_t unconfirmed_bytes_locked(const struct spool *s)
 {
-    return s->bytes - confirmed_bytes_locked(s, s->nsegs);
+    return bytes_newer_locked(s, atomic_load(&s->confirmed_seq));
 }
 
 /*
- * Recomputes the full state after appends, confirms or trims changed the
- * bytes, and logs each change once. The walk over the segments is only
- * needed near the cap: below it, the unconfirmed bytes are below it too.
+ * Recomputes the full state after appends, confirms, trims or the pin
+ * changed the bytes, and logs each change once. Full means the segments
+ * that cannot be deleted (unconfirmed, or held by the pin) reach the cap.
+ * The walk is only needed near the cap: below it, those bytes are too.
  */
 static void full_update_locked(struct spool *s)
 {
     if (s->max_bytes == 0)
         return;
-    uint64_t unconfirmed = s->bytes >= s->max_bytes ? unconfirmed_bytes_locked(s) : 0;
-    int full = unconfirmed >= s->max_bytes;
+    uint64_t kept = s->bytes >= s->max_bytes ? bytes_newer_locked(s, deletable_upto_locked(s)) : 0;
+    int full = kept >= s->max_bytes;
     if (full == atomic_load(&s->full))
         return;
     atomic_store(&s->full, full);
     if (full)
-        log_warn("spool %s: full: %" PRIu64 " bytes unconfirmed reach the cap of %" PRIu64
+        log_warn("spool %s: full: %" PRIu64 " bytes unconfirmed%s reach the cap of %" PRIu64
                  " bytes; %s",
-                 s->dir, unconfirmed, s->max_bytes,
+                 s->dir, kept, kept > unconfirmed_bytes_locked(s) ? " or pinned for a replay" : "",
+                 s->max_bytes,
                  s->full_policy == SPOOL_FULL_REFUSE ? "intercepted calls are refused (full=refuse)"
                                                      : "new events are skipped (full=skip)");
     else
         log_info("spool %s: no longer full: %" PRIu64
                  " bytes unconfirmed, under the cap of %" PRIu64 " bytes",
                  s->dir, unconfirmed_bytes_locked(s), s->max_bytes);
+}
+
+/* Frees the samples of the segments confirmation left with nothing
+ * unconfirmed. Walks back from the first segment still holding an
+ * unconfirmed record to the first one already without samples, so each
+ * segment costs one step once. The active segment keeps its samples:
+ * appends go on adding to them. */
+static void samples_drop_confirmed_locked(struct spool *s)
+{
+    uint64_t confirmed = atomic_load(&s->confirmed_seq);
+    size_t i = s->nsegs;
+    while (i > 0 && s->segs[i - 1].last_seq > confirmed)
+        i--;
+    if (i == s->nsegs && i > 0)
+        i--; /* all confirmed: not the active one */
+    while (i > 0 && s->segs[i - 1].samples != NULL)
+        samples_free(&s->segs[--i]);
 }
 
 /* ---- durability (see enum spool_fsync and "Durability" above) ---- */
@@ -892,24 +1220,49 @@ static void sync_done_locked(struct spool *s, uint64_t upto, int err)
 }
 
 /*
- * One sync round: fdatasyncs the active segment without holding the lock,
- * so that appends go on meanwhile. Records in earlier segments were synced
- * when their segment was sealed, so the round covers everything written
- * before it started. It syncs a dup of wfd: a rotation may close wfd
- * meanwhile. Returns 0 or the errno.
+ * One sync round (see "Durability" above): takes under the lock the
+ * sealed segments not yet synced, whether the directory needs an fsync, a
+ * dup of wfd (a rotation may close wfd meanwhile) and the last seq; syncs
+ * them all without holding the lock, so that appends go on meanwhile; and
+ * reports every record up to that seq covered. A directory fsync that
+ * failed is tried again by the next round (it is about a name, not about
+ * pages the kernel may have dropped); a failed segment is not (see
+ * sync_done_locked). Returns 0 or the first errno.
  */
 static int sync_round_locked(struct spool *s)
 {
     uint64_t upto = atomic_load(&s->last_seq);
-    int fd = dup(s->wfd);
-    int err = fd < 0 ? errno : 0;
+    int *sealed = s->unsynced_fds;
+    size_t nsealed = s->nunsynced;
+    int dir = s->dir_unsynced, dir_err = 0;
+    int fd = s->wfd >= 0 ? dup(s->wfd) : -1;
+    int err = s->wfd >= 0 && fd < 0 ? errno : 0;
+    s->unsynced_fds = NULL;
+    s->nunsynced = s->unsynced_cap = 0;
+    s->dir_unsynced = 0;
     s->syncing = 1;
     pthread_mutex_unlock(&s->lock);
+    for (size_t i = 0; i < nsealed; i++) {
+        int e = datasync(s, sealed[i]);
+        if (err == 0)
+            err = e;
+        close(sealed[i]);
+    }
+    if (dir && fsync(s->dirfd) < 0) {
+        dir_err = errno;
+        if (err == 0)
+            err = dir_err;
+    }
     if (fd >= 0) {
-        err = datasync(s, fd);
+        int e = datasync(s, fd);
+        if (err == 0)
+            err = e;
         close(fd);
     }
+    free(sealed);
     pthread_mutex_lock(&s->lock);
+    if (dir_err != 0)
+        s->dir_unsynced = 1;
     s->syncing = 0;
     sync_done_locked(s, upto, err);
     return err;
@@ -962,16 +1315,6 @@ static int sync_appended_locked(struct spool *s, uint64_t seq)
         break;
     }
     return 0;
-}
-
-/* After a segment file was created: without its directory entry on disk,
- * a machine crash loses the whole file whatever its fdatasyncs said.
- * Returns 0, or -1 (errno). */
-static int sync_created_locked(struct spool *s)
-{
-    if (s->fsync == SPOOL_FSYNC_OFF)
-        return 0;
-    return fsync(s->dirfd);
 }
 
 /* Waits out the flush interval, unless spool_close() interrupts it. */
@@ -1043,7 +1386,9 @@ static void flusher_stop(struct spool *s)
 /* ---- the active segment ---- */
 
 /* Cuts bytes a failed write left past the committed end, so they can never
- * end up inside a segment that is sealed and read to its file size. */
+ * end up inside a segment that is sealed and read to its file size. Under
+ * the lock, but only ever after a failed write: an error path, and the cut
+ * does not wait for the disk. */
 static void trim_tail_locked(struct spool *s)
 {
     if (!s->tail_dirty || s->wfd < 0 || s->nsegs == 0)
@@ -1052,35 +1397,41 @@ static void trim_tail_locked(struct spool *s)
         s->tail_dirty = 0;
 }
 
-/* Syncs what the active segment holds that is not on disk yet, if the
- * fsync mode wants it: rounds only ever sync the active segment, so this is
- * the last chance for the records in it. `what` names the moment for the
- * error log. */
-static void sync_active_locked(struct spool *s, const char *what)
+/*
+ * Closes the active segment for good (at rotation and at close). Its
+ * records that no round has covered yet are the next round's to sync
+ * (rounds only dup wfd, so this is the last chance to hand them over):
+ * the descriptor goes to unsynced_fds instead of an fdatasync here, which
+ * would hold every appender up for as long as the disk takes.
+ */
+static void seal_active_locked(struct spool *s)
 {
     const struct segment *a = &s->segs[s->nsegs - 1];
-    if (s->fsync == SPOOL_FSYNC_OFF || a->last_seq <= s->synced_seq)
-        return;
-    int err = datasync(s, s->wfd);
-    sync_done_locked(s, a->last_seq, err);
-    if (err != 0)
-        sync_failed(s, what, err);
-}
-
-/* Closes the active segment for good (at rotation and at close). */
-static void seal_active_locked(struct spool *s, const char *what)
-{
     trim_tail_locked(s);
     if (s->tail_dirty)
         log_error("spool %s: could not trim a failed write; the segment before the next one "
                   "holds garbage at its end",
                   s->dir);
-    sync_active_locked(s, what);
-    close(s->wfd);
+    if (s->fsync == SPOOL_FSYNC_OFF || a->last_seq <= s->synced_seq) {
+        close(s->wfd);
+    } else {
+        if (s->nunsynced == s->unsynced_cap) {
+            s->unsynced_cap = s->unsynced_cap > 0 ? s->unsynced_cap * 2 : 4;
+            s->unsynced_fds =
+                mem_realloc(s->unsynced_fds, s->unsynced_cap * sizeof(*s->unsynced_fds));
+        }
+        s->unsynced_fds[s->nunsynced++] = s->wfd;
+    }
     s->wfd = -1;
 }
 
-/* Starts a new active segment whose first record will be `seq`. */
+/*
+ * Starts a new active segment whose first record will be `seq`. Its name
+ * reaches the disk with the directory's fsync in the next round, which is
+ * also the round that reports its first record durable (with
+ * fsync=always, the append waits for it): a machine crash before that may
+ * lose the new file with everything in it, but nothing reported durable.
+ */
 static int rotate_locked(struct spool *s, uint64_t seq)
 {
     char name[SEG_NAME_SIZE];
@@ -1088,21 +1439,14 @@ static int rotate_locked(struct spool *s, uint64_t seq)
     int fd = openat(s->dirfd, name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (fd < 0)
         return -1;
-    if (sync_created_locked(s) < 0) {
-        /* Take it back, so that the next append tries the whole thing
-         * again instead of writing into a file that may not survive. */
-        int e = errno;
-        unlinkat(s->dirfd, name, 0);
-        close(fd);
-        errno = e;
-        return -1;
-    }
     if (s->wfd >= 0)
-        seal_active_locked(s, "fdatasync of a full segment");
+        seal_active_locked(s);
     segs_push(s, seq);
     s->wfd = fd;
     s->tail_dirty = 0;
     s->force_rotate = 0;
+    if (s->fsync != SPOOL_FSYNC_OFF)
+        s->dir_unsynced = 1;
     return 0;
 }
 
@@ -1114,30 +1458,30 @@ static int need_rotate_locked(const struct spool *s, size_t len)
     return a->size > 0 && a->size + len > s->segment_bytes;
 }
 
-/* The active segment holds records, all of them confirmed. */
-static int active_confirmed_locked(const struct spool *s)
+/* The active segment holds records, and could go once sealed: all of them
+ * confirmed, none pinned. */
+static int active_deletable_locked(const struct spool *s)
 {
     if (s->nsegs == 0)
         return 0;
     const struct segment *a = &s->segs[s->nsegs - 1];
-    return a->size > 0 && a->last_seq <= atomic_load(&s->confirmed_seq);
+    return a->size > 0 && a->last_seq <= deletable_upto_locked(s);
 }
 
 /*
  * With a cap, makes room for a record of len bytes, first record `seq`, by
- * deleting the oldest confirmed segments, whatever retention says; when the
- * active segment is all confirmed too, it is sealed so that it can go.
- * Whatever is still over the cap then is unconfirmed, and the caller's
- * full_update_locked() decides. Returns 0, or -1 (errno) when a new segment
- * could not be created.
+ * deleting (into d) the oldest confirmed segments, whatever retention says
+ * but never what the pin holds; when the active segment could go too, it
+ * is sealed so that it can. Whatever is still over the cap then is
+ * unconfirmed or pinned, and the caller's full_update_locked() decides.
+ * Returns 0, or -1 (errno) when a new segment could not be created.
  */
-static int make_room_locked(struct spool *s, size_t len, uint64_t seq)
+static int make_room_locked(struct spool *s, size_t len, uint64_t seq, struct doomed *d)
 {
     while (s->max_bytes > 0 && s->bytes + len > s->max_bytes) {
         if (first_deletable_locked(s)) {
-            if (delete_first_locked(s) < 0)
-                break;
-        } else if (active_confirmed_locked(s)) {
+            delete_first_locked(s, d);
+        } else if (active_deletable_locked(s)) {
             if (rotate_locked(s, seq) < 0)
                 return -1;
         } else {
@@ -1173,7 +1517,6 @@ static struct spool *spool_alloc(const char *dir, const struct spool_options *op
     s->full_policy = o.full;
     pthread_mutex_init(&s->lock, NULL);
     pthread_mutex_init(&s->ckpt_lock, NULL);
-    pthread_mutex_init(&s->head_lock, NULL);
     pthread_cond_init(&s->synced, NULL);
     /* The flush interval is a duration: the wall clock must not stretch or
      * shrink it. */
@@ -1198,7 +1541,11 @@ static int load_state(struct spool *s, char *err, size_t errlen)
     unlinkat(s->dirfd, CHECKPOINT_TMP, 0); /* a crash between write and rename */
     if (load_segments(s, err, errlen) < 0)
         return -1;
-    trim_locked(s, clock_realtime_us());
+    /* Nothing else runs yet: no need to defer the deletions. */
+    struct doomed d = {0};
+    trim_locked(s, clock_realtime_us(), &d);
+    unlink_doomed(s, &d);
+    samples_drop_confirmed_locked(s);
     full_update_locked(s);
     return 0;
 }
@@ -1263,16 +1610,28 @@ void spool_close(struct spool *s)
     if (s == NULL)
         return;
     flusher_stop(s);
+    /* Alone now, but the round unlocks and locks again. */
+    pthread_mutex_lock(&s->lock);
     if (s->wfd >= 0)
-        seal_active_locked(s, "fdatasync at close"); /* alone now: no lock needed */
-    spool_cursor_free(s->head);
+        seal_active_locked(s);
+    if (s->fsync != SPOOL_FSYNC_OFF &&
+        (s->nunsynced > 0 || s->dir_unsynced || atomic_load(&s->last_seq) > s->synced_seq)) {
+        int err = sync_round_locked(s);
+        if (err != 0)
+            sync_failed(s, "fdatasync at close", err);
+    }
+    pthread_mutex_unlock(&s->lock);
+    for (size_t i = 0; i < s->nunsynced; i++)
+        close(s->unsynced_fds[i]);
+    free(s->unsynced_fds);
+    for (size_t i = 0; i < s->nsegs; i++)
+        samples_free(&s->segs[i]);
     if (s->efd >= 0)
         close(s->efd);
     if (s->dirfd >= 0)
         close(s->dirfd); /* releases the flock */
     pthread_cond_destroy(&s->flush_wake);
     pthread_cond_destroy(&s->synced);
-    pthread_mutex_destroy(&s->head_lock);
     pthread_mutex_destroy(&s->lock);
     pthread_mutex_destroy(&s->ckpt_lock);
     free(s->segs);
@@ -1305,13 +1664,14 @@ static void append_failed(struct spool *s, const char *what, int e)
 }
 
 /*
- * Under the lock: makes room under the cap, numbers, seals and writes the
- * record, then syncs it as the fsync mode says. Returns 0; SPOOL_APPEND_FULL
+ * Under the lock: makes room under the cap (the segments it takes out go
+ * to d, for the caller to unlink after the lock), numbers, seals and writes
+ * the record, then syncs it as the fsync mode says. Returns 0; SPOOL_APPEND_FULL
  * when the spool is full and skips; or -1 with *what and errno set. *seq is
  * set once the record is written, even when its sync then failed.
  */
 static int append_locked(struct spool *s, struct buf *rec, int64_t time_us, uint64_t *seq,
-                         const char **what)
+                         const char **what, struct doomed *d)
 {
     uint64_t next = atomic_load(&s->last_seq) + 1;
     if (s->full_policy == SPOOL_FULL_SKIP && atomic_load(&s->full))
@@ -1319,7 +1679,7 @@ static int append_locked(struct spool *s, struct buf *rec, int64_t time_us, uint
     *what = "cannot create a segment";
     if (need_rotate_locked(s, rec->len) && rotate_locked(s, next) < 0)
         return -1;
-    if (make_room_locked(s, rec->len, next) < 0)
+    if (make_room_locked(s, rec->len, next, d) < 0)
         return -1;
     record_seal(rec->data, rec->len, next);
     struct segment *a = &s->segs[s->nsegs - 1];
@@ -1331,9 +1691,12 @@ static int append_locked(struct spool *s, struct buf *rec, int64_t time_us, uint
         errno = e;
         return -1;
     }
+    /* The newest time, not the last: a replay appends old events. */
+    if (a->size == 0 || time_us > a->last_time_us)
+        a->last_time_us = time_us;
     a->size += rec->len;
     a->last_seq = next;
-    a->last_time_us = time_us;
+    sample_add(a, next, time_us);
     s->bytes += rec->len;
     atomic_store(&s->last_seq, next);
     *seq = next;
@@ -1347,6 +1710,7 @@ static int append_locked(struct spool *s, struct buf *rec, int64_t time_us, uint
 int spool_append(struct spool *s, struct spool_event *ev)
 {
     struct buf rec = BUF_INIT;
+    struct doomed d = {0};
     const char *what = "event too large for a record";
     uint64_t seq = 0;
     int rc = -1, e = 0;
@@ -1355,11 +1719,12 @@ int spool_append(struct spool *s, struct spool_event *ev)
         return -1;
     if (record_build(&rec, ev) == 0) {
         pthread_mutex_lock(&s->lock);
-        rc = append_locked(s, &rec, ev->time_us, &seq, &what);
+        rc = append_locked(s, &rec, ev->time_us, &seq, &what, &d);
         e = errno;
         pthread_mutex_unlock(&s->lock);
     }
     buf_dispose(&rec);
+    unlink_doomed(s, &d);
     if (seq != 0)
         notify(s); /* written, even if its sync failed: the reader may take it */
     if (rc == SPOOL_APPEND_FULL)
@@ -1435,6 +1800,7 @@ uint64_t spool_first_seq(struct spool *s)
 
 int spool_confirm(struct spool *s, uint64_t seq)
 {
+    struct doomed d = {0};
     int rc = 0;
     if (s->readonly)
         return -1;
@@ -1448,9 +1814,11 @@ int spool_confirm(struct spool *s, uint64_t seq)
         } else {
             atomic_store(&s->confirmed_seq, seq);
             pthread_mutex_lock(&s->lock);
-            trim_locked(s, clock_realtime_us());
+            trim_locked(s, clock_realtime_us(), &d);
+            samples_drop_confirmed_locked(s);
             full_update_locked(s);
             pthread_mutex_unlock(&s->lock);
+            unlink_doomed(s, &d);
         }
     }
     pthread_mutex_unlock(&s->ckpt_lock);
@@ -1459,41 +1827,61 @@ int spool_confirm(struct spool *s, uint64_t seq)
 
 void spool_trim(struct spool *s)
 {
+    struct doomed d = {0};
     if (s->readonly)
         return;
     pthread_mutex_lock(&s->lock);
-    trim_locked(s, clock_realtime_us());
+    trim_locked(s, clock_realtime_us(), &d);
+    full_update_locked(s);
+    pthread_mutex_unlock(&s->lock);
+    unlink_doomed(s, &d);
+}
+
+void spool_pin(struct spool *s, uint64_t seq)
+{
+    if (s->readonly)
+        return;
+    pthread_mutex_lock(&s->lock);
+    s->pin = seq;
+    /* Held segments may now count toward the cap, or no longer. */
     full_update_locked(s);
     pthread_mutex_unlock(&s->lock);
 }
 
-/*
- * The time_us of the first unconfirmed event, read through the spool's own
- * cursor, which stays at that record between calls, so that each call reads
- * only what was confirmed since the previous one. 0 when everything is
- * confirmed, or when the record cannot be read (the cursor logs why).
- */
-static int64_t oldest_unconfirmed_time(struct spool *s)
+uint64_t spool_unconfirmed_bytes(struct spool *s)
 {
-    struct spool_event ev;
-    int64_t t = 0;
+    pthread_mutex_lock(&s->lock);
+    uint64_t n = unconfirmed_bytes_locked(s);
+    pthread_mutex_unlock(&s->lock);
+    return n;
+}
+
+uint64_t spool_max_bytes(const struct spool *s)
+{
+    return s->max_bytes;
+}
+
+static ssize_t seg_find_for_locked(const struct spool *s, uint64_t seq);
+
+/*
+ * The time_us of the first unconfirmed event, or of the nearest sample
+ * before it (see struct segment): found in memory, never on disk, so a
+ * scrape costs two binary searches whatever was confirmed since the last.
+ * Skips segments a torn tail left short of the seq (their records are
+ * lost). 0 when everything is confirmed, or nothing after it is sampled.
+ */
+static int64_t oldest_unconfirmed_time_locked(const struct spool *s)
+{
     uint64_t want = atomic_load(&s->confirmed_seq) + 1;
-    pthread_mutex_lock(&s->head_lock);
     if (want > atomic_load(&s->last_seq))
-        goto out;
-    if (s->head_seq < want) {
-        if (s->head == NULL)
-            s->head = spool_cursor_new(s, want - 1);
-        s->head->want = want;
-        if (spool_cursor_next(s->head, &ev) != 1)
-            goto out;
-        s->head_seq = ev.seq;
-        s->head_time_us = ev.time_us;
+        return 0;
+    ssize_t i = seg_find_for_locked(s, want);
+    for (; i >= 0 && (size_t)i < s->nsegs; i++) {
+        const struct segment *g = &s->segs[i];
+        if (g->last_seq >= want && g->nsamples > 0)
+            return sample_time_at(g, want);
     }
-    t = s->head_time_us;
-out:
-    pthread_mutex_unlock(&s->head_lock);
-    return t;
+    return 0;
 }
 
 void spool_get_stats(struct spool *s, struct spool_stats *out)
@@ -1501,8 +1889,15 @@ void spool_get_stats(struct spool *s, struct spool_stats *out)
     pthread_mutex_lock(&s->lock);
     out->bytes = s->bytes;
     out->segments = s->nsegs;
-    out->retained_bytes = s->nsegs > 0 ? confirmed_bytes_locked(s, s->nsegs - 1) : 0;
+    /* The confirmed segments but the active one (one reading of
+     * confirmed_seq: a confirm may move it meanwhile). */
+    uint64_t confirmed = atomic_load(&s->confirmed_seq);
+    uint64_t unconfirmed = bytes_newer_locked(s, confirmed);
+    const struct segment *a = s->nsegs > 0 ? &s->segs[s->nsegs - 1] : NULL;
+    int active_confirmed = a != NULL && a->last_seq <= confirmed;
+    out->retained_bytes = s->bytes - unconfirmed - (active_confirmed ? a->size : 0);
     out->first_seq = first_seq_locked(s);
+    out->oldest_unconfirmed_time_us = oldest_unconfirmed_time_locked(s);
     pthread_mutex_unlock(&s->lock);
     out->last_seq = atomic_load(&s->last_seq);
     out->confirmed_seq = atomic_load(&s->confirmed_seq);
@@ -1510,7 +1905,6 @@ void spool_get_stats(struct spool *s, struct spool_stats *out)
     out->full = atomic_load(&s->full);
     out->full_refusals = atomic_load(&s->full_refusals);
     out->fsyncs = atomic_load(&s->fsyncs);
-    out->oldest_unconfirmed_time_us = oldest_unconfirmed_time(s);
 }
 
 /* ---- cursors ---- */

@@ -16,14 +16,20 @@
  *     u64 seq | i64 time_us | u16 id len | u16 type len | u16 key len |
  *     id | type | key | body
  * little endian. On open, a torn or corrupt tail of the last segment (a
- * crash mid-write) is truncated away; everything before it is kept.
+ * crash mid-write) is truncated away; everything before it is kept. So is a
+ * torn tail of any earlier segment that still holds unconfirmed records (a
+ * machine crash under fsync=off can leave zeros or garbage where the page
+ * cache had not been written back): those records are lost, logged by seq,
+ * and readers go on with the next segment.
  *
  * Threads: spool_append() may be called from any thread (it takes the
  * spool's lock for the duration of one write(2), and with
  * SPOOL_FSYNC_ALWAYS then waits for its fdatasync without holding it).
  * Exactly one thread, the publisher, reads with a cursor and confirms.
- * spool_is_full(), spool_last_seq(), spool_confirmed_seq() and
- * spool_get_stats() may be called from any thread. With SPOOL_FSYNC_BATCH
+ * spool_is_full(), spool_last_seq(), spool_confirmed_seq(), spool_pin(),
+ * spool_unconfirmed_bytes() and spool_get_stats() may be called from any
+ * thread. No thread that appends waits on the spool's lock for a sync or a
+ * deletion: those run outside it. With SPOOL_FSYNC_BATCH
  * the spool owns one thread of its own, the flusher, from spool_open() to
  * spool_close().
  */
@@ -73,13 +79,17 @@ struct spool_options {
     /* BATCH: the longest a record waits for its fdatasync; 0: 100. */
     unsigned fsync_interval_ms;
     /* Cap on the bytes on disk, all segments; 0: no cap. Room is made by
-     * deleting the oldest confirmed segments first, whatever retain_ms says;
-     * the spool is full only when the unconfirmed segments alone reach the
-     * cap. With SPOOL_FULL_SKIP, the append that reaches the cap is still
+     * deleting the oldest confirmed segments first, whatever retain_ms says
+     * (but never one spool_pin() holds); the spool is full only when the
+     * segments that cannot be deleted (unconfirmed or pinned) alone reach
+     * the cap. With SPOOL_FULL_SKIP, the append that reaches the cap is still
      * written, so the cap can be exceeded by one record. */
     uint64_t max_bytes;
-    /* Keep confirmed segments until their newest event (time_us) is this
-     * old, for `events tail` and replay; 0: delete them once confirmed. */
+    /* Keep confirmed segments until their newest event (the largest
+     * time_us in them, which need not be the last one's: a replay appends
+     * old events) is this old, for `events tail` and replay; 0: delete them
+     * once confirmed. After a restart, a confirmed segment's newest time is
+     * estimated on the late side (see segs_times in spool.c). */
     uint64_t retain_ms;
     enum spool_full_policy full;
 };
@@ -138,10 +148,11 @@ void spool_close(struct spool *s);
 int spool_append(struct spool *s, struct spool_event *ev);
 
 /*
- * 1 while the spool is full: its unconfirmed segments alone are at or over
- * max_bytes, after deleting confirmed ones could not make room; 0 otherwise
- * (always 0 without a cap). The state is entered by an append and left when
- * confirmations free room; each change is logged once. Thread-safe.
+ * 1 while the spool is full: its unconfirmed or pinned segments alone are
+ * at or over max_bytes, after deleting the others could not make room; 0
+ * otherwise (always 0 without a cap). The state is entered by an append and
+ * left when confirmations (or the pin moving) free room; each change is
+ * logged once. Thread-safe.
  */
 int spool_is_full(struct spool *s);
 
@@ -174,11 +185,34 @@ int spool_confirm(struct spool *s, uint64_t seq);
 
 /*
  * Applies retention now: deletes the confirmed segments, except the one
- * being written, whose newest event is older than retain_ms. Cheap when
- * there is nothing to do; the owner calls it about once a second (confirms
- * also trim). Does nothing on a read-only spool.
+ * being written and those spool_pin() holds, whose newest event is older
+ * than retain_ms. Cheap when there is nothing to do; the owner calls it
+ * about once a second (confirms also trim). Does nothing on a read-only
+ * spool.
  */
 void spool_trim(struct spool *s);
+
+/*
+ * A pin for a reader that must not lose history (the admin API's replay,
+ * the only user: one pin per spool). Until changed, neither retention
+ * (spool_trim(), spool_confirm()) nor making room under the cap deletes a
+ * segment holding any record with seq >= `seq`; 0 removes the pin. A reader
+ * pins before it makes its cursor and moves the pin up as it reads. When
+ * the cap cannot be kept because of the pin, appends behave as at the cap:
+ * the spool becomes full (SPOOL_APPEND_FULL with full=skip; with
+ * full=refuse the append succeeds and spool_refuses_calls() says so) until
+ * the pin moves or goes. Thread-safe; does nothing on a read-only spool.
+ */
+void spool_pin(struct spool *s, uint64_t seq);
+
+/* Bytes on disk in the segments that hold records newer than the confirmed
+ * seq, counted by whole segments: the figure the cap compares (plus, while
+ * a pin holds confirmed segments, theirs). Cheap: no I/O, one step per such
+ * segment, under the lock. Thread-safe. */
+uint64_t spool_unconfirmed_bytes(struct spool *s);
+
+/* The cap, options.max_bytes; 0: no cap. */
+uint64_t spool_max_bytes(const struct spool *s);
 
 /* A reader positioned after `after_seq`; an after_seq older than what is
  * still on disk starts at spool_first_seq(). Free with spool_cursor_free(). */
@@ -198,18 +232,24 @@ struct spool_stats {
     uint64_t bytes; /* on disk, all segments */
     size_t segments;
     uint64_t append_errors;
-    int full;                           /* spool_is_full() */
-    uint64_t full_refusals;             /* appends refused for the cap */
-    uint64_t fsyncs;                    /* fdatasyncs of segment data (not the directory
-                                           or the checkpoint) */
-    uint64_t retained_bytes;            /* confirmed segments kept for replay */
-    int64_t oldest_unconfirmed_time_us; /* its time_us; 0: nothing unconfirmed */
-    uint64_t first_seq;                 /* spool_first_seq() */
+    int full;                /* spool_is_full() */
+    uint64_t full_refusals;  /* appends refused for the cap */
+    uint64_t fsyncs;         /* fdatasyncs of segment data (not the directory
+                                or the checkpoint) */
+    uint64_t retained_bytes; /* confirmed segments kept for replay */
+    /* The time_us of the oldest unconfirmed event, or of a record shortly
+     * before it, at most 1/256 of its segment's records earlier (the spool
+     * samples times as records are appended or recovered, rather than read
+     * the disk for every scrape). So now minus this is an upper bound on
+     * the oldest unconfirmed event's age while events are appended in time
+     * order (a replay's old events make it look older). 0: nothing
+     * unconfirmed. */
+    int64_t oldest_unconfirmed_time_us;
+    uint64_t first_seq; /* spool_first_seq() */
 };
 
-/* Fills *out. oldest_unconfirmed_time_us reads the spool from where the
- * previous call left off, so it costs I/O in proportion to what was
- * confirmed since. */
+/* Fills *out. Cheap: a few binary searches under the lock, never any I/O,
+ * so /metrics can call it on every scrape. Thread-safe. */
 void spool_get_stats(struct spool *s, struct spool_stats *out);
 
 #endif

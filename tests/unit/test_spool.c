@@ -1,7 +1,12 @@
 /*
  * spool.c: order, concurrency, rotation, confirmation and deletion,
  * persistence across reopen, recovery from torn or corrupt files, the fsync
- * modes, the cap, retention, and read-only opens beside a running writer.
+ * modes, the cap, retention, the pin, the stats, and read-only opens beside
+ * a running writer.
+ *
+ * This file defines fsync(), fdatasync() and unlinkat(), which take the C
+ * library's place in the whole unit test binary: they pass straight through
+ * unless a test here arms them (see "slow I/O outside the lock").
  */
 #include "unit.h"
 #include "interceptors/spool.h"
@@ -17,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -1479,6 +1485,436 @@ START_TEST(reopen_after_a_crash_with_new_options)
 }
 END_TEST
 
+/* ---- the pin ---- */
+
+/* Appends at now_us() until the spool refuses; returns how many went in. */
+static unsigned fill_until_full(struct spool *s, unsigned from)
+{
+    unsigned n = from;
+    int rc;
+    while (n < from + 1000 && (rc = append_at(s, n, now_us())) == 0)
+        n++;
+    ck_assert_int_eq(rc, SPOOL_APPEND_FULL);
+    return n - from;
+}
+
+START_TEST(pin_keeps_history_from_retention_and_the_cap)
+{
+    char names[64][128];
+    struct spool_options opt = {.segment_bytes = 512, .fsync = SPOOL_FSYNC_OFF};
+    struct spool *s = open_with(&opt);
+    ck_assert_uint_eq(spool_max_bytes(s), 0);
+    for (unsigned i = 1; i <= 60; i++)
+        ck_assert_int_eq(append_at(s, i, now_us()), 0);
+    size_t before = list_segments(names, 64);
+    ck_assert_uint_gt(before, 4);
+    ck_assert_uint_eq(spool_unconfirmed_bytes(s), stats_of(s).bytes);
+
+    /* Retention would delete everything confirmed at once (retain_ms 0). */
+    spool_pin(s, 1);
+    ck_assert_int_eq(spool_confirm(s, 60), 0);
+    ck_assert_uint_eq(spool_unconfirmed_bytes(s), 0);
+    spool_trim(s);
+    ck_assert_uint_eq(list_segments(names, 64), before);
+    expect_run(s, 0, 1, 60);
+    /* Moved up: what lies wholly below it may go, the segment holding it
+     * stays. */
+    spool_pin(s, 30);
+    spool_trim(s);
+    uint64_t first = spool_first_seq(s);
+    ck_assert_uint_gt(first, 1);
+    ck_assert_uint_le(first, 30);
+    ck_assert_uint_lt(list_segments(names, 64), before);
+    expect_run(s, 0, (unsigned)first, 60);
+    spool_pin(s, 0);
+    spool_trim(s);
+    ck_assert_uint_eq(list_segments(names, 64), 1);
+    spool_close(s);
+}
+END_TEST
+
+START_TEST(pin_makes_the_spool_full_when_the_cap_needs_its_room)
+{
+    struct spool_options opt = {.segment_bytes = 512,
+                                .fsync = SPOOL_FSYNC_OFF,
+                                .max_bytes = 4096,
+                                .retain_ms = 3600 * 1000};
+    struct spool *s = open_with(&opt);
+    ck_assert_uint_eq(spool_max_bytes(s), 4096);
+    for (unsigned i = 1; i <= 40; i++)
+        ck_assert_int_eq(append_at(s, i, now_us()), 0);
+    spool_pin(s, 1);
+    ck_assert_int_eq(spool_confirm(s, 40), 0);
+
+    /* full=skip: the pinned history cannot make room, so appends stop at
+     * the cap, with little of it unconfirmed. */
+    unsigned went = fill_until_full(s, 41);
+    ck_assert_uint_gt(went, 0);
+    struct spool_stats st = stats_of(s);
+    ck_assert_int_eq(st.full, 1);
+    ck_assert_uint_eq(st.full_refusals, 1);
+    ck_assert_uint_eq(st.first_seq, 1);
+    ck_assert_uint_ge(st.bytes, 4096);
+    ck_assert_uint_lt(st.bytes, 4096 + 100);
+    ck_assert_uint_lt(spool_unconfirmed_bytes(s), 4096); /* the pin made it full */
+    /* The pin goes: the spool is no longer full, and the next append makes
+     * room by deleting the history. */
+    spool_pin(s, 0);
+    ck_assert_int_eq(spool_is_full(s), 0);
+    ck_assert_int_eq(append_at(s, 41 + went, now_us()), 0);
+    st = stats_of(s);
+    ck_assert_uint_gt(st.first_seq, 1);
+    ck_assert_uint_le(st.bytes, 4096);
+    spool_close(s);
+
+    /* full=refuse: appends go on, and the spool says calls are refused. */
+    struct spool_options refuse = opt;
+    refuse.full = SPOOL_FULL_REFUSE;
+    s = open_with(&refuse);
+    uint64_t last = spool_last_seq(s);
+    ck_assert_int_eq(spool_confirm(s, last), 0);
+    spool_pin(s, spool_first_seq(s));
+    for (unsigned i = 1; i <= 60; i++)
+        ck_assert_int_eq(append_at(s, (unsigned)last + i, now_us()), 0);
+    ck_assert_int_eq(spool_refuses_calls(s), 1);
+    ck_assert_uint_lt(spool_unconfirmed_bytes(s), 4096);
+    spool_pin(s, 0);
+    ck_assert_int_eq(spool_refuses_calls(s), 0);
+    spool_close(s);
+}
+END_TEST
+
+/* ---- retention and events out of time order ---- */
+
+static struct spool *open_dir(const char *dir, const struct spool_options *opt)
+{
+    char err[256];
+    struct spool *s = spool_open(dir, opt, err, sizeof(err));
+    ck_assert_msg(s != NULL, "%s", err);
+    return s;
+}
+
+/* A replay appends old events after fresh ones: the first segment holds
+ * both, the ones after it only old ones. Retention must go by its newest
+ * event, whichever came last: appended, recovered by a scan, or estimated
+ * after a restart. */
+START_TEST(retention_goes_by_the_newest_event_not_the_last)
+{
+    char dir[2][160];
+    struct spool_options opt = {
+        .segment_bytes = 512, .fsync = SPOOL_FSYNC_OFF, .retain_ms = 3600 * 1000};
+    int64_t now = now_us(), old = now - 2 * 3600 * INT64_C(1000000);
+    for (int k = 0; k < 2; k++) {
+        snprintf(dir[k], sizeof(dir[k]), "%s/%d", tmpdir, k);
+        struct spool *s = open_dir(dir[k], &opt);
+        for (unsigned i = 1; i <= 3; i++)
+            ck_assert_int_eq(append_at(s, i, now + i), 0);
+        for (unsigned i = 4; i <= 40; i++)
+            ck_assert_int_eq(append_at(s, i, old + i), 0);
+        ck_assert_uint_gt(stats_of(s).segments, 3);
+        if (k == 1) { /* the times come back from a scan at open */
+            spool_close(s);
+            s = open_dir(dir[k], &opt);
+        }
+        ck_assert_int_eq(spool_confirm(s, 40), 0);
+        ck_assert_uint_eq(spool_first_seq(s), 1);
+        spool_close(s);
+        /* All confirmed now: after a restart the times are estimates. */
+        s = open_dir(dir[k], &opt);
+        spool_trim(s);
+        ck_assert_uint_eq(spool_first_seq(s), 1);
+        expect_run(s, 0, 1, 40);
+        spool_close(s);
+    }
+}
+END_TEST
+
+/* ---- slow I/O outside the lock ---- */
+
+/*
+ * The spool's slow calls (fsync, fdatasync, unlinkat of a segment) go
+ * through these wrappers, which override the C library's in this test
+ * binary and pass straight through unless a test armed the probe. Armed,
+ * each call first checks that another thread can take the spool's lock
+ * while it runs (spool_first_seq() takes it), waiting up to two seconds: an
+ * appender would be stuck behind a call made under the lock.
+ */
+static struct spool *probe_spool;
+static pthread_mutex_t probe_mutex = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t probe_cond = PTHREAD_COND_INITIALIZER;
+static unsigned probe_calls, probe_blocked;
+
+/* One probe's helper; probes may run in several threads at once. */
+struct probe_call {
+    struct spool *s;
+    int done;
+};
+
+/* Helpers still waiting for the lock, and their calls. */
+static pthread_t probe_stuck[16];
+static struct probe_call *probe_stuck_call[16];
+
+static void *probe_helper(void *arg)
+{
+    struct probe_call *call = arg;
+    spool_first_seq(call->s);
+    pthread_mutex_lock(&probe_mutex);
+    call->done = 1;
+    pthread_cond_broadcast(&probe_cond);
+    pthread_mutex_unlock(&probe_mutex);
+    return NULL;
+}
+
+static void probe(void)
+{
+    struct timespec deadline;
+    struct probe_call *call;
+    pthread_t t;
+    pthread_mutex_lock(&probe_mutex);
+    if (probe_spool == NULL || probe_blocked > 0) {
+        pthread_mutex_unlock(&probe_mutex);
+        return;
+    }
+    probe_calls++;
+    if ((call = calloc(1, sizeof(*call))) == NULL)
+        abort();
+    call->s = probe_spool;
+    if (pthread_create(&t, NULL, probe_helper, call) != 0)
+        abort();
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += 2;
+    while (!call->done && pthread_cond_timedwait(&probe_cond, &probe_mutex, &deadline) != ETIMEDOUT)
+        ;
+    if (call->done) {
+        pthread_mutex_unlock(&probe_mutex);
+        pthread_join(t, NULL);
+        free(call);
+        return;
+    }
+    /* Stuck behind our caller's lock: joined once the test is done. */
+    if (probe_blocked < 16) {
+        probe_stuck[probe_blocked] = t;
+        probe_stuck_call[probe_blocked] = call;
+    }
+    probe_blocked++;
+    pthread_mutex_unlock(&probe_mutex);
+}
+
+int fsync(int fd)
+{
+    probe();
+    return (int)syscall(SYS_fsync, fd);
+}
+
+int fdatasync(int fd)
+{
+    probe();
+    return (int)syscall(SYS_fdatasync, fd);
+}
+
+int unlinkat(int dirfd, const char *path, int flags)
+{
+    size_t len = strlen(path);
+    if (len > 4 && strcmp(path + len - 4, ".seg") == 0)
+        probe();
+    return (int)syscall(SYS_unlinkat, dirfd, path, flags);
+}
+
+static void probe_begin(struct spool *s)
+{
+    pthread_mutex_lock(&probe_mutex);
+    probe_spool = s;
+    probe_calls = probe_blocked = 0;
+    pthread_mutex_unlock(&probe_mutex);
+}
+
+/* Disarms the probe; returns how many calls it found holding the lock,
+ * after checking that it saw some. */
+static unsigned probe_end(void)
+{
+    pthread_mutex_lock(&probe_mutex);
+    probe_spool = NULL;
+    unsigned calls = probe_calls, blocked = probe_blocked;
+    pthread_mutex_unlock(&probe_mutex);
+    for (unsigned i = 0; i < blocked && i < 16; i++) {
+        pthread_join(probe_stuck[i], NULL);
+        free(probe_stuck_call[i]);
+    }
+    ck_assert_uint_gt(calls, 0);
+    return blocked;
+}
+
+START_TEST(rotation_syncs_and_deletions_never_hold_the_lock)
+{
+    /* BATCH: sealing a segment used to fdatasync it and fsync the directory
+     * under the lock; confirming deletes segments. */
+    struct spool_options batch = {
+        .segment_bytes = 512, .fsync = SPOOL_FSYNC_BATCH, .fsync_interval_ms = 1};
+    struct spool *s = open_with(&batch);
+    probe_begin(s);
+    for (unsigned i = 1; i <= 60; i++)
+        append_numbered(s, i);
+    ck_assert_int_eq(spool_confirm(s, 60), 0);
+    ck_assert_uint_eq(probe_end(), 0);
+    spool_close(s);
+
+    /* ALWAYS, and the cap deleting retained segments for an append. */
+    struct spool_options always = {.segment_bytes = 512,
+                                   .fsync = SPOOL_FSYNC_ALWAYS,
+                                   .max_bytes = 4096,
+                                   .retain_ms = 3600 * 1000};
+    s = open_with(&always);
+    probe_begin(s);
+    uint64_t last = spool_last_seq(s);
+    for (unsigned i = 1; i <= 200; i++) {
+        ck_assert_int_eq(append_at(s, (unsigned)last + i, now_us()), 0);
+        if (i % 10 == 0)
+            ck_assert_int_eq(spool_confirm(s, last + i), 0);
+    }
+    ck_assert_uint_eq(probe_end(), 0);
+    ck_assert_uint_le(stats_of(s).bytes, 4096);
+    expect_run(s, 0, (unsigned)spool_first_seq(s), (unsigned)last + 200);
+    spool_close(s);
+
+    /* A round syncs the segments it was handed and the directory before
+     * the records in them count as durable: all there after a reopen. */
+    s = open_spool(0);
+    ck_assert_uint_eq(spool_last_seq(s), last + 200);
+    spool_close(s);
+}
+END_TEST
+
+/* ---- stats without I/O ---- */
+
+/* Overwrites every segment file with zeros, keeping its size. */
+static void zero_segments(void)
+{
+    char names[64][128];
+    static char zeros[1 << 16];
+    size_t n = list_segments(names, 64);
+    for (size_t i = 0; i < n; i++) {
+        int fd = open(names[i], O_WRONLY);
+        ck_assert_int_ge(fd, 0);
+        off_t size = file_size(names[i]);
+        for (off_t off = 0; off < size; off += (off_t)sizeof(zeros)) {
+            size_t len = size - off < (off_t)sizeof(zeros) ? (size_t)(size - off) : sizeof(zeros);
+            ck_assert_int_eq(pwrite(fd, zeros, len, off), (ssize_t)len);
+        }
+        close(fd);
+    }
+}
+
+/* /metrics asks on every scrape: the answer comes from memory. The spool's
+ * files are wiped under it, and the stats do not notice. */
+START_TEST(stats_never_read_the_segments)
+{
+    struct spool_options opt = {.segment_bytes = 512, .fsync = SPOOL_FSYNC_OFF};
+    struct spool *s = open_with(&opt);
+    for (unsigned i = 1; i <= 40; i++)
+        append_numbered(s, i); /* time_us 1000 + i */
+    ck_assert_int_eq(spool_confirm(s, 4), 0);
+    zero_segments();
+    ck_assert_int_eq(stats_of(s).oldest_unconfirmed_time_us, 1005);
+    ck_assert_int_eq(spool_confirm(s, 33), 0);
+    ck_assert_int_eq(stats_of(s).oldest_unconfirmed_time_us, 1034);
+    ck_assert_int_eq(spool_confirm(s, 40), 0);
+    ck_assert_int_eq(stats_of(s).oldest_unconfirmed_time_us, 0);
+    spool_close(s);
+}
+END_TEST
+
+/* Past 512 records a segment keeps every other sample, then every fourth,
+ * ...: the answer is a record at or a little before the first unconfirmed
+ * one, the same after a reopen (samples from the recovery scan). */
+START_TEST(stats_sample_long_segments_sparsely)
+{
+    const unsigned n = 5000;
+    struct spool *s = open_spool(0);
+    for (unsigned i = 1; i <= n; i++)
+        ck_assert_int_eq(append_at(s, i, 1000 + i), 0);
+    for (unsigned c = 1234; c < n; c += 1111) {
+        if (c > 2500) { /* the second half from the samples of a scan */
+            spool_close(s);
+            s = open_spool(0);
+        }
+        ck_assert_int_eq(spool_confirm(s, c), 0);
+        int64_t t = stats_of(s).oldest_unconfirmed_time_us;
+        ck_assert_int_le(t, 1000 + (int64_t)c + 1);
+        ck_assert_int_ge(t, 1000 + (int64_t)c + 1 - (int64_t)n / 256);
+    }
+    spool_close(s);
+}
+END_TEST
+
+/* ---- torn tails of sealed segments ---- */
+
+/* With fsync=off a machine crash can zero the end of any recent segment.
+ * The reader would stop there forever; the open cuts it and says what was
+ * lost, and the reader goes on with the next segment. */
+START_TEST(torn_tail_of_a_sealed_segment_is_truncated_on_open)
+{
+    char names[64][128], want[160];
+    struct spool_options opt = {.segment_bytes = 512, .fsync = SPOOL_FSYNC_OFF};
+    struct spool *s = open_with(&opt);
+    for (unsigned i = 1; i <= 60; i++)
+        append_numbered(s, i);
+    ck_assert_int_eq(spool_confirm(s, 3), 0);
+    spool_close(s);
+    size_t n = list_segments(names, 64);
+    ck_assert_uint_gt(n, 4);
+    /* Zero the last 100 bytes of the second segment, size unchanged. */
+    static const char zeros[100];
+    off_t size = file_size(names[1]);
+    int fd = open(names[1], O_WRONLY);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(pwrite(fd, zeros, sizeof(zeros), size - 100), 100);
+    close(fd);
+
+    log_capture_begin();
+    s = open_with(&opt);
+    char *log = log_capture_end();
+    ck_assert_int_lt(file_size(names[1]), size - 60);
+    /* Every record but the lost ones, in order, and no corrupt one. */
+    struct spool_cursor *c = spool_cursor_new(s, 3);
+    struct spool_event ev;
+    uint64_t expect = 4, lost_from = 0, lost_to = seg_seq(names[2]) - 1;
+    int r;
+    while ((r = spool_cursor_next(c, &ev)) == 1) {
+        if (ev.seq != expect) {
+            ck_assert_uint_eq(lost_from, 0);
+            lost_from = expect;
+            ck_assert_uint_eq(ev.seq, lost_to + 1);
+        }
+        expect = ev.seq + 1;
+    }
+    ck_assert_int_eq(r, 0);
+    ck_assert_uint_eq(expect, 61);
+    ck_assert_uint_gt(lost_from, seg_seq(names[1]));
+    snprintf(want, sizeof(want), "%s: ", strrchr(names[1], '/') + 1);
+    ck_assert_msg(strstr(log, want) != NULL, "%s", log);
+    snprintf(want, sizeof(want),
+             "events %" PRIu64 "..%" PRIu64 " are lost, %" PRIu64 " of them unconfirmed", lost_from,
+             lost_to, lost_to - lost_from + 1);
+    ck_assert_msg(strstr(log, want) != NULL, "%s", log);
+    free(log);
+    spool_cursor_free(c);
+    ck_assert_uint_eq(append_numbered(s, 61), 61);
+    spool_close(s);
+
+    /* Cut for good: the next open has nothing left to cut (it still notes
+     * the gap, until the publisher confirms past it). */
+    size = file_size(names[1]);
+    log_capture_begin();
+    s = open_with(&opt);
+    expect_run(s, lost_to, (unsigned)lost_to + 1, 61);
+    spool_close(s);
+    log = log_capture_end();
+    ck_assert_ptr_null(strstr(log, "dropping"));
+    ck_assert_int_eq(file_size(names[1]), size);
+    free(log);
+}
+END_TEST
+
 Suite *spool_suite(void)
 {
     Suite *s = suite_create("spool");
@@ -1525,6 +1961,13 @@ Suite *spool_suite(void)
     tcase_add_test(tc, readonly_takes_a_torn_last_record_as_the_end);
     tcase_add_test(tc, readonly_skips_segments_deleted_before_the_cursor_gets_there);
     tcase_add_test(tc, reopen_after_a_crash_with_new_options);
+    tcase_add_test(tc, pin_keeps_history_from_retention_and_the_cap);
+    tcase_add_test(tc, pin_makes_the_spool_full_when_the_cap_needs_its_room);
+    tcase_add_test(tc, retention_goes_by_the_newest_event_not_the_last);
+    tcase_add_test(tc, rotation_syncs_and_deletions_never_hold_the_lock);
+    tcase_add_test(tc, stats_never_read_the_segments);
+    tcase_add_test(tc, stats_sample_long_segments_sparsely);
+    tcase_add_test(tc, torn_tail_of_a_sealed_segment_is_truncated_on_open);
     suite_add_tcase(s, tc);
     return s;
 }
