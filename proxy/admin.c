@@ -9,9 +9,12 @@
 
 #include <errno.h>
 #include <event2/buffer.h>
+#include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <json-c/json.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +34,9 @@ struct admin {
     struct config *started; /* the snapshot the API started with; one reference */
     char *address;
     struct admin_events events; /* all NULL until admin_attach_events() */
+    struct replay_job *replay;  /* the replay running, or NULL */
+    struct event *replay_done;  /* activated by the replay thread when it ends */
+    atomic_int stopping;        /* tells a running replay to stop (admin_free) */
 };
 
 /* ---- answers ---- */
@@ -506,53 +512,159 @@ out:
 
 /* ---- events ---- */
 
-/* POST /events/replay {"since": TIME|SPAN, "type": GLOB}, both optional (an
- * empty body replays everything retained). The answer says how many. */
-static void handle_replay(struct admin *a, struct evhttp_request *req, const char *who)
+/*
+ * A replay reads the whole retained spool, so it runs on a thread of its
+ * own: the main loop goes on serving the API and signals meanwhile. The
+ * thread reports back through `done`, an event it activates (libevent's
+ * locking makes that safe from another thread), and the answer is sent
+ * from the main loop. One replay at a time. A client that hangs up before
+ * the end loses only the answer; the replay completes.
+ */
+struct replay_job {
+    struct admin *a;
+    struct evhttp_request *req; /* NULL once the client hung up */
+    struct eventlog_filter f;
+    char *since; /* as the client wrote it, for the log; NULL: all */
+    char *type;  /* owned copy behind f.type_glob */
+    char *who;
+    pthread_t thread;
+    struct eventlog_replay_result result;
+    int rc;
+};
+
+static void replay_job_free(struct replay_job *job)
+{
+    free(job->since);
+    free(job->type);
+    free(job->who);
+    free(job);
+}
+
+static void *run_replay(void *arg)
+{
+    struct replay_job *job = arg;
+    job->rc = eventlog_replay(job->a->events.spool, &job->f, &job->a->stopping, &job->result);
+    event_active(job->a->replay_done, EV_TIMEOUT, 0);
+    return NULL;
+}
+
+static void on_replay_client_gone(struct evhttp_connection *evcon, void *arg)
+{
+    struct admin *a = arg;
+    (void)evcon;
+    if (a->replay != NULL)
+        a->replay->req = NULL;
+}
+
+static void reply_replay(struct evhttp_request *req, const struct replay_job *job)
+{
+    const struct eventlog_replay_result *r = &job->result;
+    char resume[CLOCK_RFC3339_LEN + 1] = "";
+    struct buf b = BUF_INIT;
+    if (job->rc < 0) {
+        reply_error(req, 500, r->why, NULL);
+        return;
+    }
+    buf_append_str(&b, "{\"replayed\":");
+    buf_append_u64(&b, r->replayed);
+    if (job->rc > 0) {
+        clock_format_rfc3339(resume, r->resume_us);
+        buf_append_str(&b, ",\"stopped\":");
+        jsonw_cstring(&b, r->why);
+        buf_append_str(&b, ",\"resume_since\":");
+        jsonw_cstring(&b, resume);
+    }
+    buf_append_char(&b, '}');
+    reply_json(req, 200, &b);
+    buf_dispose(&b);
+}
+
+/* On the main loop, once the replay thread is done. */
+static void on_replay_done(evutil_socket_t fd, short what, void *arg)
+{
+    struct admin *a = arg;
+    struct replay_job *job = a->replay;
+    (void)fd;
+    (void)what;
+    pthread_join(job->thread, NULL);
+    a->replay = NULL;
+    if (job->rc < 0)
+        log_error("admin: replay by %s failed after %llu events: %s", job->who,
+                  (unsigned long long)job->result.replayed, job->result.why);
+    else
+        log_info("admin: replay by %s: %llu events since %s of type %s queued for publishing%s%s",
+                 job->who, (unsigned long long)job->result.replayed,
+                 job->since ? job->since : "the start of retention",
+                 job->f.type_glob ? job->f.type_glob : "*", job->rc > 0 ? "; stopped: " : "",
+                 job->rc > 0 ? job->result.why : "");
+    if (job->req != NULL) {
+        evhttp_connection_set_closecb(evhttp_request_get_connection(job->req), NULL, NULL);
+        reply_replay(job->req, job);
+    }
+    replay_job_free(job);
+}
+
+/* Reads {"since": TIME|SPAN, "type": GLOB}, both optional (an empty body
+ * replays everything retained), into job. Returns 0, or -1 after answering. */
+static int read_replay_request(struct evhttp_request *req, struct replay_job *job)
 {
     static const char shape[] = "expected {\"since\": \"2026-11-21T10:00:00Z\" or \"1h\", "
                                 "\"type\": \"GLOB\"}, both optional";
-    struct eventlog_filter f = {0};
-    const char *why = shape, *since = NULL;
+    const char *why = shape, *since = NULL, *type = NULL;
     char reason[512];
-    int bad = 0;
-    uint64_t replayed = 0;
+    int bad = 0, rc = -1;
     json_object *body = NULL;
-
-    if (a->events.spool == NULL) {
-        reply_error(req, 503, "events are not wired to this admin API", NULL);
-        return;
-    }
     if (evbuffer_get_length(evhttp_request_get_input_buffer(req)) > 0) {
         body = read_json_object(req, &why);
         since = body ? string_member(body, "since", &bad) : NULL;
-        f.type_glob = body ? string_member(body, "type", &bad) : NULL;
+        type = body ? string_member(body, "type", &bad) : NULL;
         if (body == NULL || bad) {
             reply_error(req, 400, body == NULL ? why : shape, NULL);
             goto out;
         }
     }
-    if (since != NULL && eventlog_parse_since(since, clock_realtime_us(), &f.since_us, reason,
+    if (since != NULL && eventlog_parse_since(since, clock_realtime_us(), &job->f.since_us, reason,
                                               sizeof(reason)) != 0) {
         reply_error(req, 400, reason, NULL);
         goto out;
     }
-    if (eventlog_replay(a->events.spool, &f, &replayed, reason, sizeof(reason)) != 0) {
-        log_error("admin: replay by %s: %s", who, reason);
-        reply_error(req, 500, reason, NULL);
-        goto out;
-    }
-    log_info("admin: replay by %s: %llu events since %s of type %s queued for publishing", who,
-             (unsigned long long)replayed, since ? since : "the start of retention",
-             f.type_glob ? f.type_glob : "*");
-    struct buf b = BUF_INIT;
-    buf_append_str(&b, "{\"replayed\":");
-    buf_append_u64(&b, replayed);
-    buf_append_char(&b, '}');
-    reply_json(req, 200, &b);
-    buf_dispose(&b);
+    job->since = since ? mem_strdup(since) : NULL;
+    job->type = type ? mem_strdup(type) : NULL;
+    job->f.type_glob = job->type;
+    rc = 0;
 out:
     json_object_put(body);
+    return rc;
+}
+
+/* POST /events/replay: answered when the replay is done, with
+ * {"replayed": N} and, when it stopped early, "stopped" (why) and
+ * "resume_since" (the time to replay from next). */
+static void handle_replay(struct admin *a, struct evhttp_request *req, const char *who)
+{
+    if (a->events.spool == NULL) {
+        reply_error(req, 503, "events are not wired to this admin API", NULL);
+        return;
+    }
+    if (a->replay != NULL) {
+        reply_error(req, 409, "a replay is already running; wait for its answer", NULL);
+        return;
+    }
+    struct replay_job *job = mem_calloc(1, sizeof(*job));
+    job->a = a;
+    job->req = req;
+    job->who = mem_strdup(who);
+    if (read_replay_request(req, job) != 0) {
+        replay_job_free(job);
+        return;
+    }
+    if (pthread_create(&job->thread, NULL, run_replay, job) != 0) {
+        reply_error(req, 500, "cannot start the replay thread", NULL);
+        replay_job_free(job);
+        return;
+    }
+    a->replay = job;
+    evhttp_connection_set_closecb(evhttp_request_get_connection(req), on_replay_client_gone, a);
 }
 
 void admin_attach_events(struct admin *a, const struct admin_events *events)
@@ -711,6 +823,11 @@ struct admin *admin_start(struct event_base *base, struct control *ctl, char *er
         goto fail;
     }
     a->address = address_text(fd);
+    a->replay_done = event_new(base, -1, 0, on_replay_done, a);
+    if (a->replay_done == NULL) {
+        snprintf(err, errlen, "admin: cannot create the replay event");
+        goto fail;
+    }
     return a;
 fail:
     admin_free(a);
@@ -721,6 +838,15 @@ void admin_free(struct admin *a)
 {
     if (a == NULL)
         return;
+    if (a->replay != NULL) {
+        /* The replay stops at its next event; its answer is not sent. */
+        atomic_store(&a->stopping, 1);
+        pthread_join(a->replay->thread, NULL);
+        replay_job_free(a->replay);
+        a->replay = NULL; /* evhttp_free() below may still call on_replay_client_gone */
+    }
+    if (a->replay_done != NULL)
+        event_free(a->replay_done);
     if (a->http != NULL)
         evhttp_free(a->http);
     config_unref(a->started);

@@ -13,7 +13,8 @@
  *                          (spool, publisher), Prometheus text format
  *   POST /events/replay    {"since": "2026-11-21T10:00:00Z", "type": "GLOB"}
  *                          (both optional): publishes the retained events
- *                          again (eventlog.h)
+ *                          again (eventlog.h); runs on a thread of its own
+ *                          and answers when done, 409 while one runs
  *
  * Every request but /healthz carries `Authorization: Bearer SECRET` when
  * routes.conf names tokens; the secret is compared in constant time against

@@ -19,6 +19,8 @@
 
 #define CONNECT_TIMEOUT_MS 2000
 #define TOTAL_TIMEOUT_MS   30000
+/* A replay answers when it has re-read the whole retained spool. */
+#define REPLAY_TIMEOUT_MS (10 * 60 * 1000)
 /* A route's JSON is a few hundred bytes; this leaves room for tens of
  * thousands of routes and still bounds what a confused peer can make us
  * hold. */
@@ -512,16 +514,25 @@ out:
 int adminctl_format_replay(const char *json, size_t len, struct buf *out)
 {
     struct json_object *o = parse_json(json, len);
+    const char *stopped = NULL, *resume = NULL;
     int64_t n;
     int rc = -1;
     /* The count must be there: member_i64() reads an absent one as 0. */
     if (o == NULL || !json_object_is_type(o, json_type_object) ||
         !json_object_object_get_ex(o, "replayed", NULL) || member_i64(o, "replayed", &n) != 0 ||
-        n < 0)
+        n < 0 || member_string(o, "stopped", &stopped) != 0 ||
+        member_string(o, "resume_since", &resume) != 0 || (stopped == NULL) != (resume == NULL))
         goto out;
     buf_appendf(out, "replayed %lld event%s: the publisher sends %s again\n", (long long)n,
                 n == 1 ? "" : "s", n == 1 ? "it" : "them");
-    rc = 0;
+    if (stopped != NULL) {
+        buf_append_str(out, "stopped early: ");
+        append_text(out, stopped);
+        buf_append_str(out, "\nresume with: strangler events replay --since ");
+        append_text(out, resume);
+        buf_append_str(out, " (and the same --type)\n");
+    }
+    rc = stopped != NULL ? 1 : 0;
 out:
     json_object_put(o);
     return rc;
@@ -853,8 +864,8 @@ static void free_headers(struct curl_slist *list)
  * or the code of the first option that failed.
  */
 static CURLcode prepare(CURL *h, const struct target *t, const char *method, const char *url,
-                        const char *body, struct curl_slist **headers, struct answer *a,
-                        char *errbuf)
+                        const char *body, long timeout_ms, struct curl_slist **headers,
+                        struct answer *a, char *errbuf)
 {
     CURLcode cc = CURLE_OUT_OF_MEMORY;
     struct buf auth = BUF_INIT;
@@ -885,7 +896,7 @@ static CURLcode prepare(CURL *h, const struct target *t, const char *method, con
         (cc = curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L)) != CURLE_OK ||
         (cc = curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)CONNECT_TIMEOUT_MS)) !=
             CURLE_OK ||
-        (cc = curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)TOTAL_TIMEOUT_MS)) != CURLE_OK ||
+        (cc = curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout_ms)) != CURLE_OK ||
         (cc = curl_easy_setopt(h, CURLOPT_FORBID_REUSE, 1L)) != CURLE_OK ||
         (cc = curl_easy_setopt(h, CURLOPT_USERAGENT, "strangler-adminctl")) != CURLE_OK ||
         (cc = curl_easy_setopt(h, CURLOPT_HTTPHEADER, *headers)) != CURLE_OK ||
@@ -909,11 +920,11 @@ out:
 
 /*
  * Makes one request and fills *a with the status and body. body NULL means
- * none (GET); otherwise it is sent as JSON. Returns 0, or -1 after printing
- * why there is no answer.
+ * none (GET); otherwise it is sent as JSON. It gives up after timeout_ms.
+ * Returns 0, or -1 after printing why there is no answer.
  */
 static int call(const struct target *t, const char *method, const char *path, const char *body,
-                struct answer *a)
+                long timeout_ms, struct answer *a)
 {
     CURL *h = NULL;
     struct curl_slist *headers = NULL;
@@ -924,8 +935,8 @@ static int call(const struct target *t, const char *method, const char *path, co
 
     buf_appendf(&url, "%s%s", t->url, path);
     h = curl_easy_init();
-    if (h == NULL ||
-        (cc = prepare(h, t, method, buf_cstr(&url), body, &headers, a, errbuf)) != CURLE_OK) {
+    if (h == NULL || (cc = prepare(h, t, method, buf_cstr(&url), body, timeout_ms, &headers, a,
+                                   errbuf)) != CURLE_OK) {
         /* Only out-of-memory or a libcurl built without HTTP gets here. */
         fprintf(stderr, "strangler: cannot prepare the request to %s: %s\n", t->url,
                 errbuf[0] != '\0' ? errbuf : curl_easy_strerror(cc));
@@ -1034,8 +1045,8 @@ static int run_command(const struct options *o, const struct target *t)
         goto out;
     }
 
-    if (call(t, method, buf_cstr(&path), o->command == CMD_ROUTES ? NULL : buf_cstr(&body), &a) !=
-        0)
+    if (call(t, method, buf_cstr(&path), o->command == CMD_ROUTES ? NULL : buf_cstr(&body),
+             o->command == CMD_REPLAY ? REPLAY_TIMEOUT_MS : TOTAL_TIMEOUT_MS, &a) != 0)
         goto out;
     if (a.status >= 400 && a.status <= 599) {
         adminctl_format_error(a.status, a.body.data, a.body.len, &text);
@@ -1058,7 +1069,7 @@ static int run_command(const struct options *o, const struct target *t)
         else
             formatted = adminctl_format_reload(a.body.data, a.body.len, &text, &warnings);
     }
-    if (formatted != 0) {
+    if (formatted < 0) {
         fprintf(stderr, "strangler: the admin API at %s answered something unreadable (HTTP %ld)\n",
                 t->url, a.status);
         goto out;
@@ -1066,7 +1077,8 @@ static int run_command(const struct options *o, const struct target *t)
     emit(stdout, &text);
     fflush(stdout); /* before the warnings, so a terminal shows them in order */
     emit(stderr, &warnings);
-    rc = RC_DONE;
+    /* A replay that stopped early did part of the job: say so in the code. */
+    rc = formatted == 0 ? RC_DONE : RC_REFUSED;
 out:
     buf_dispose(&path);
     buf_dispose(&body);

@@ -80,8 +80,11 @@ int adminctl_format_reload(const char *json, size_t len, struct buf *out, struct
 
 /*
  * For the `POST /events/replay` answer {"replayed": N}, appends
- * "replayed N events: the publisher sends them again\n". Returns 0, or -1
- * when the text is not a replay answer (out untouched).
+ * "replayed N events: the publisher sends them again\n"; when the answer
+ * says the replay stopped early ("stopped", "resume_since"), also why and
+ * the command that resumes it. Returns 0 for a finished replay, 1 for one
+ * that stopped early, or -1 when the text is not a replay answer (out
+ * untouched).
  */
 int adminctl_format_replay(const char *json, size_t len, struct buf *out);
 

@@ -133,58 +133,92 @@ void eventlog_write_line(struct buf *out, const struct spool_event *ev, int conf
 
 /* ---- replay ---- */
 
-int eventlog_replay(struct spool *s, const struct eventlog_filter *f, uint64_t *replayed, char *why,
-                    size_t whylen)
+/* The copy of ev to append: the cursor's pointers last until its next call,
+ * and the append may move the data they point into. */
+struct replay_copy {
+    struct buf id, type, key, body;
+};
+
+static struct spool_event copy_event(struct replay_copy *c, const struct spool_event *ev)
+{
+    buf_reset(&c->id);
+    buf_reset(&c->type);
+    buf_reset(&c->key);
+    buf_reset(&c->body);
+    buf_append_str(&c->id, ev->id);
+    buf_append_str(&c->type, ev->type);
+    buf_append_str(&c->key, ev->key);
+    buf_append(&c->body, ev->body, ev->body_len);
+    return (struct spool_event){
+        .time_us = ev->time_us,
+        .id = buf_cstr(&c->id),
+        .type = buf_cstr(&c->type),
+        .key = buf_cstr(&c->key),
+        .body = buf_cstr(&c->body),
+        .body_len = c->body.len,
+    };
+}
+
+/* Why the replay must stop before appending ev, or NULL to go on. */
+static const char *replay_stop_reason(struct spool *s, const atomic_int *stop)
+{
+    uint64_t max = spool_max_bytes(s);
+    if (stop != NULL && atomic_load(stop))
+        return "the proxy is stopping";
+    if (max > 0 && spool_unconfirmed_bytes(s) >= max / 2)
+        return "unconfirmed events fill half the spool's cap (the rest is kept for live "
+               "traffic): the broker has to confirm what is queued first";
+    return NULL;
+}
+
+int eventlog_replay(struct spool *s, const struct eventlog_filter *f, const atomic_int *stop,
+                    struct eventlog_replay_result *res)
 {
     uint64_t end = spool_last_seq(s);
-    struct spool_cursor *c = spool_cursor_new(s, 0);
+    struct replay_copy copy = {BUF_INIT, BUF_INIT, BUF_INIT, BUF_INIT};
     struct spool_event ev;
-    struct buf id = BUF_INIT, type = BUF_INIT, key = BUF_INIT, body = BUF_INIT;
+    const char *reason;
     int rc = -1, got;
 
-    *replayed = 0;
+    memset(res, 0, sizeof(*res));
+    spool_pin(s, 1); /* before the cursor finds the first segment: nothing goes meanwhile */
+    struct spool_cursor *c = spool_cursor_new(s, 0);
     while ((got = spool_cursor_next(c, &ev)) == 1 && ev.seq <= end) {
+        spool_pin(s, ev.seq);
         if (!eventlog_match(f, &ev))
             continue;
-        /* The cursor's pointers last until its next call, and the append
-         * below may move the data they point into: copy first. */
-        buf_reset(&id);
-        buf_reset(&type);
-        buf_reset(&key);
-        buf_reset(&body);
-        buf_append_str(&id, ev.id);
-        buf_append_str(&type, ev.type);
-        buf_append_str(&key, ev.key);
-        buf_append(&body, ev.body, ev.body_len);
-        struct spool_event copy = {
-            .time_us = ev.time_us,
-            .id = buf_cstr(&id),
-            .type = buf_cstr(&type),
-            .key = buf_cstr(&key),
-            .body = buf_cstr(&body),
-            .body_len = body.len,
-        };
-        int appended = spool_append(s, &copy);
-        if (appended != 0) {
-            snprintf(why, whylen, "the spool refused event %s after %llu replayed: %s", ev.id,
-                     (unsigned long long)*replayed,
-                     appended == SPOOL_APPEND_FULL ? "it is full" : "write error (see the log)");
+        if ((reason = replay_stop_reason(s, stop)) != NULL) {
+            res->resume_us = ev.time_us;
+            snprintf(res->why, sizeof(res->why), "%s", reason);
+            rc = 1;
             goto out;
         }
-        (*replayed)++;
+        struct spool_event dup = copy_event(&copy, &ev);
+        int appended = spool_append(s, &dup);
+        if (appended == SPOOL_APPEND_FULL) {
+            res->resume_us = ev.time_us;
+            snprintf(res->why, sizeof(res->why), "the spool is at its cap");
+            rc = 1;
+            goto out;
+        }
+        if (appended != 0) {
+            snprintf(res->why, sizeof(res->why), "the spool could not be written (see the log)");
+            goto out;
+        }
+        res->replayed++;
     }
     if (got < 0) {
-        snprintf(why, whylen, "the spool could not be read after %llu replayed (see the log)",
-                 (unsigned long long)*replayed);
+        snprintf(res->why, sizeof(res->why), "the spool could not be read (see the log)");
         goto out;
     }
     rc = 0;
 out:
     spool_cursor_free(c);
-    buf_dispose(&id);
-    buf_dispose(&type);
-    buf_dispose(&key);
-    buf_dispose(&body);
+    spool_pin(s, 0);
+    buf_dispose(&copy.id);
+    buf_dispose(&copy.type);
+    buf_dispose(&copy.key);
+    buf_dispose(&copy.body);
     return rc;
 }
 

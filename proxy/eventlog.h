@@ -20,6 +20,7 @@
 #include "common/buf.h"
 #include "interceptors/spool.h"
 
+#include <stdatomic.h>
 #include <stdint.h>
 
 /* Which events: both conditions must hold. */
@@ -46,15 +47,28 @@ int eventlog_match(const struct eventlog_filter *f, const struct spool_event *ev
  */
 void eventlog_write_line(struct buf *out, const struct spool_event *ev, int confirmed);
 
+/* What a replay did. */
+struct eventlog_replay_result {
+    uint64_t replayed; /* events appended again */
+    int64_t resume_us; /* stopped early: the time of the first matching event not
+                          replayed (resume with --since it); 0 when it finished */
+    char why[256];     /* stopped early or failed: the reason */
+};
+
 /*
  * Appends to s again every event that passes f among those in s when the
- * call starts (what it appends itself is not read again). Sets *replayed to
- * the number appended. Returns 0, or -1 with a reason in why when the spool
- * could not be read or refused an append (what was appended stays).
- * Runs on the caller's thread and reads the whole retained spool.
+ * call starts (what it appends itself is not read again), as they were:
+ * same id, type, key, body and time. It pins what it has yet to read, so
+ * neither retention nor the cap deletes history under it, and it stops
+ * early, with a reason and the time to resume from, when the spool's
+ * unconfirmed events reach half its cap (the other half stays for live
+ * traffic) or when *stop becomes nonzero. Returns 0 when it finished, 1
+ * when it stopped early, -1 when the spool could not be read or written
+ * (what was appended stays). Reads the whole retained spool: run it on a
+ * thread of its own, never on a loop that serves anything.
  */
-int eventlog_replay(struct spool *s, const struct eventlog_filter *f, uint64_t *replayed, char *why,
-                    size_t whylen);
+int eventlog_replay(struct spool *s, const struct eventlog_filter *f, const atomic_int *stop,
+                    struct eventlog_replay_result *res);
 
 /*
  * `strangler events tail [--since T] [--type GLOB]`: prints the retained

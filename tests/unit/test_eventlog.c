@@ -5,6 +5,7 @@
 #include "proxy/eventlog.h"
 
 #include <limits.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -129,10 +130,11 @@ START_TEST(replay_appends_the_matching_history_once)
     append(s, "d", "legacy.stock.get", T0_US + 2);
     ck_assert_int_eq(spool_confirm(s, 4), 0);
 
-    uint64_t n = 99;
+    struct eventlog_replay_result res;
     struct eventlog_filter f = {.since_us = T0_US, .type_glob = "legacy.stock.*"};
-    ck_assert_int_eq(eventlog_replay(s, &f, &n, why, sizeof(why)), 0);
-    ck_assert_uint_eq(n, 2);
+    ck_assert_int_eq(eventlog_replay(s, &f, NULL, &res), 0);
+    ck_assert_uint_eq(res.replayed, 2);
+    ck_assert_int_eq(res.resume_us, 0);
     ck_assert_uint_eq(spool_last_seq(s), 6);
 
     /* The copies are the events as they were, in their order, after the rest. */
@@ -154,9 +156,70 @@ START_TEST(replay_appends_the_matching_history_once)
 
     /* Everything, the first copies included: each once. */
     struct eventlog_filter all = {0};
-    ck_assert_int_eq(eventlog_replay(s, &all, &n, why, sizeof(why)), 0);
-    ck_assert_uint_eq(n, 6);
+    ck_assert_int_eq(eventlog_replay(s, &all, NULL, &res), 0);
+    ck_assert_uint_eq(res.replayed, 6);
     ck_assert_uint_eq(spool_last_seq(s), 12);
+    spool_close(s);
+}
+END_TEST
+
+START_TEST(replay_stops_when_asked_and_says_where_to_resume)
+{
+    char dir[PATH_MAX], why[256];
+    scratch_dir("replay-stop", dir, sizeof(dir));
+    struct spool *s = spool_open(dir, NULL, why, sizeof(why));
+    ck_assert_msg(s != NULL, "%s", why);
+    append(s, "a", "x.skipped", T0_US);
+    append(s, "b", "x.wanted", T0_US + 7);
+    struct eventlog_replay_result res;
+    struct eventlog_filter f = {.type_glob = "x.wanted"};
+    atomic_int stop = 1;
+    ck_assert_int_eq(eventlog_replay(s, &f, &stop, &res), 1);
+    ck_assert_uint_eq(res.replayed, 0);
+    ck_assert_int_eq(res.resume_us, T0_US + 7);
+    ck_assert_str_eq(res.why, "the proxy is stopping");
+    ck_assert_uint_eq(spool_last_seq(s), 2);
+    spool_close(s);
+}
+END_TEST
+
+/* Eight confirmed events of 100 KB under a 1 MB cap: replaying them all
+ * would leave no room for live traffic, so the replay stops once its
+ * copies, unconfirmed, fill half the cap, and says where to resume. */
+START_TEST(replay_keeps_half_the_cap_for_live_traffic)
+{
+    char dir[PATH_MAX], why[256];
+    static char body[100 * 1024];
+    memset(body, 'x', sizeof(body));
+    scratch_dir("replay-cap", dir, sizeof(dir));
+    struct spool_options opt = {.segment_bytes = 128 * 1024,
+                                .max_bytes = 1 << 20,
+                                .retain_ms = 3600 * 1000,
+                                .fsync = SPOOL_FSYNC_OFF};
+    struct spool *s = spool_open(dir, &opt, why, sizeof(why));
+    ck_assert_msg(s != NULL, "%s", why);
+    for (int i = 0; i < 8; i++) {
+        char id[8];
+        snprintf(id, sizeof(id), "e%d", i);
+        struct spool_event ev = {.time_us = T0_US + i,
+                                 .id = id,
+                                 .type = "t",
+                                 .key = "t",
+                                 .body = body,
+                                 .body_len = sizeof(body)};
+        ck_assert_int_eq(spool_append(s, &ev), 0);
+    }
+    ck_assert_int_eq(spool_confirm(s, 8), 0);
+
+    struct eventlog_replay_result res;
+    struct eventlog_filter all = {0};
+    ck_assert_int_eq(eventlog_replay(s, &all, NULL, &res), 1);
+    ck_assert_ptr_nonnull(strstr(res.why, "half the spool's cap"));
+    ck_assert_uint_gt(res.replayed, 0);
+    ck_assert_uint_lt(res.replayed, 8);
+    ck_assert_int_eq(res.resume_us, T0_US + (int64_t)res.replayed);
+    ck_assert_uint_ge(spool_unconfirmed_bytes(s), (1u << 20) / 2);
+    ck_assert_uint_eq(spool_last_seq(s), 8 + res.replayed);
     spool_close(s);
 }
 END_TEST
@@ -171,6 +234,8 @@ Suite *eventlog_suite(void)
     tcase_add_test(tc, the_filter_takes_time_and_type);
     tcase_add_test(tc, a_tail_line_wraps_the_event_as_it_is);
     tcase_add_test(tc, replay_appends_the_matching_history_once);
+    tcase_add_test(tc, replay_stops_when_asked_and_says_where_to_resume);
+    tcase_add_test(tc, replay_keeps_half_the_cap_for_live_traffic);
     suite_add_tcase(s, tc);
     return s;
 }
