@@ -723,6 +723,9 @@ static int do_events(struct parser *p, const struct directive *d, char **argv, i
     return apply_options(p, "events", argv + 2, argc - 2, events_options, e);
 }
 
+/* spool.max_bytes until finish() decides its default. */
+#define SPOOL_MAX_UNSET UINT64_MAX
+
 /* In the order of enum spool_fsync and enum spool_full_policy. */
 static const char *const fsync_words[] = {"batch", "always", "off", NULL};
 static const char *const full_words[] = {"skip", "refuse", NULL};
@@ -914,6 +917,20 @@ static int set_map(struct parser *p, struct route *r, const char *opt)
     return 0;
 }
 
+/* Whether one of the n options before opt has its name (the text before
+ * '='; `intercept` and `intercept=TYPE` are one option). map= and redact=
+ * say more about themselves (parse_route_option). */
+static int option_given_before(char *const *before, int n, const char *opt)
+{
+    size_t len = strcspn(opt, "=");
+    if (strncmp(opt, "map=", 4) == 0 || strncmp(opt, "redact=", 7) == 0)
+        return 0;
+    for (int i = 0; i < n; i++)
+        if (strcspn(before[i], "=") == len && strncmp(before[i], opt, len) == 0)
+            return 1;
+    return 0;
+}
+
 static int parse_route_option(struct parser *p, struct route *r, const char *opt)
 {
     if (strcmp(opt, "intercept") == 0) {
@@ -953,9 +970,30 @@ static int parse_route_option(struct parser *p, struct route *r, const char *opt
  * fallback) extend this function. Returns the number of words it took, or
  * -1 after reporting an error.
  */
+/* How many of the words after "->" are the action (the rest are options).
+ * parse_action() and config_action_is_whole() share it, so that a flip is
+ * checked against the grammar the file is read with. */
+static int action_word_count(char **argv, int argc)
+{
+    (void)argv;
+    return argc > 0 ? 1 : 0;
+}
+
+static int tokenize(char *line, char **argv);
+
+int config_action_is_whole(const char *action)
+{
+    char *copy = mem_strdup(action);
+    char *argv[MAX_TOKENS];
+    int argc = tokenize(copy, argv);
+    int whole = argc > 0 && action_word_count(argv, argc) == argc;
+    free(copy);
+    return whole;
+}
+
 static int parse_action(struct parser *p, struct route *r, char **argv, int argc)
 {
-    (void)argc;
+    (void)action_word_count(argv, argc);
     /* The upstream is looked up once the whole file is read, so routes may
      * name upstreams declared further down. */
     r->upstream_name = mem_strdup(argv[0]);
@@ -998,9 +1036,14 @@ static int do_route(struct parser *p, const struct directive *d, char **argv, in
     if (used < 0)
         return -1;
     int rc = 0;
-    for (int i = arrow + 1 + used; i < argc; i++)
-        if (parse_route_option(p, r, argv[i]) != 0)
+    for (int i = arrow + 1 + used; i < argc; i++) {
+        if (option_given_before(argv + arrow + 1 + used, i - (arrow + 1 + used), argv[i])) {
+            report(p, "route %s: %.*s is set twice", r->name, (int)strcspn(argv[i], "="), argv[i]);
             rc = -1;
+        } else if (parse_route_option(p, r, argv[i]) != 0) {
+            rc = -1;
+        }
+    }
     /* Event shaping only means something on a route that intercepts. */
     if (rc == 0 && !r->intercept && (r->rule.key || r->rule.on_faults || r->rule.redact)) {
         report(p, "route %s: key=, on= and redact= shape events: add intercept", r->name);
@@ -1076,7 +1119,7 @@ static void set_defaults(struct config *c)
     c->spool.segment_bytes = 64 * 1024 * 1024;
     c->spool.fsync = SPOOL_FSYNC_BATCH;
     c->spool.fsync_interval_ms = 100;
-    c->spool.max_bytes = (uint64_t)2 << 30;
+    c->spool.max_bytes = SPOOL_MAX_UNSET; /* see finish(): it depends on the events line */
     c->spool.retain_ms = 24ull * 3600 * 1000;
     c->spool.full = SPOOL_FULL_SKIP;
 }
@@ -1212,6 +1255,11 @@ static void finish(struct parser *p)
         buf_appendf(&path, "%s/var/spool", p->base_dir ? p->base_dir : ".");
         c->spool_dir = buf_steal(&path);
     }
+    /* max=2GB by default only where a broker confirms: without an events
+     * line the spool is the only sink, nothing ever leaves it, and a default
+     * cap would turn that sink into one that skips events past 2 GB. */
+    if (c->spool.max_bytes == SPOOL_MAX_UNSET)
+        c->spool.max_bytes = c->events.url != NULL ? (uint64_t)2 << 30 : 0;
     if (c->log_level == NULL)
         c->log_level = mem_strdup("info");
     c->xr_limits.max_depth = c->limits.xml_max_depth;

@@ -188,6 +188,11 @@ struct config *config_parse_as(const char *path, const char *text, size_t len, s
  * "500ms", "2s", "1m", "24h", "7d". Returns 0, or -1 when it is not one. */
 int config_parse_duration_ms(const char *text, unsigned long long *ms);
 
+/* Nonzero when every word of `action` (text as written after "->") belongs
+ * to the action, so that nothing else, such as an option, would slip into a
+ * route's line with it. */
+int config_action_is_whole(const char *action);
+
 /* Longest upstream or route name. */
 #define CONFIG_NAME_MAX 200
 

@@ -314,6 +314,13 @@ static struct config *edit_action(struct control *ctl, const struct route *r, co
                                   struct buf *text, struct control_outcome *o)
 {
     const struct config *cur = ctl->cfg;
+    /* The words must all be the action: "legacy intercept" would otherwise
+     * slip an option in through the action field. */
+    if (!config_action_is_whole(action)) {
+        refuse(o, 400, "route %s: '%s' is not an action (expected an upstream name)", r->name,
+               action);
+        return NULL;
+    }
     if (conffile_replace_span(cur->text, cur->text_len, r->line, r->action_start, r->action_end,
                               action, text) != 0) {
         refuse(o, 500, "route %s: its action was not found on line %d", r->name, r->line);
@@ -324,8 +331,7 @@ static struct config *edit_action(struct control *ctl, const struct route *r, co
         refuse(o, 400, "route %s: the action '%s' was refused", r->name, action);
         return NULL;
     }
-    /* The words must all be the action: "legacy intercept" would otherwise
-     * slip an option in through the action field. */
+    /* What the file now says is the action must be the action asked for. */
     const struct route *nr = config_find_route(next, r->name);
     if (nr == NULL || strcmp(nr->action, action) != 0) {
         config_unref(next);

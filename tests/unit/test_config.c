@@ -511,10 +511,15 @@ START_TEST(issue5_spool_options_and_their_defaults)
     ck_assert_msg(c != NULL, "%s", buf_cstr(&errors));
     ck_assert_int_eq(c->spool.fsync, SPOOL_FSYNC_BATCH);
     ck_assert_uint_eq(c->spool.fsync_interval_ms, 100);
-    ck_assert_uint_eq(c->spool.max_bytes, (uint64_t)2 << 30);
+    ck_assert_uint_eq(c->spool.max_bytes, 0); /* no events line: the spool is the sink */
     ck_assert_uint_eq(c->spool.retain_ms, 24ull * 3600 * 1000);
     ck_assert_int_eq(c->spool.full, SPOOL_FULL_SKIP);
     ck_assert_uint_eq(c->spool.segment_bytes, 64u << 20);
+    config_unref(c);
+
+    c = parse("events amqp://127.0.0.1/ \nspool ./s\n", &errors);
+    ck_assert_msg(c != NULL, "%s", buf_cstr(&errors));
+    ck_assert_uint_eq(c->spool.max_bytes, (uint64_t)2 << 30);
     config_unref(c);
 
     c = parse("spool ./s fsync=always max=3GB retain=7d full=refuse segment=1MB "
@@ -568,10 +573,13 @@ START_TEST(issue5_routes_shape_their_events)
         const char *options, *message;
     } bad[] = {
         {"redact=password", "route r: key=, on= and redact= shape events: add intercept"},
-        {"intercept on=all on=sometimes", "route r: on=sometimes: expected on=success"},
+        {"intercept on=sometimes", "route r: on=sometimes: expected on=success"},
         {"intercept key=a/b", "route r: invalid routing key 'a/b'"},
         {"intercept redact=a,,b", "route r: redact=a,,b: "},
         {"intercept redact=a redact=b", "route r: redact= is set twice"},
+        {"intercept key=a key=b", "route r: key is set twice"},
+        {"intercept intercept=t", "route r: intercept is set twice"},
+        {"intercept on=all on=success", "route r: on is set twice"},
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         buf_dispose(&text);

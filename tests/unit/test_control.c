@@ -484,9 +484,10 @@ START_TEST(flip_refuses_what_is_not_an_action)
                    "route stock-read: 'svc intercept=orders.changed' is not an action "
                    "(expected an upstream name)",
                    NULL);
-    /* two words that do not parse at all */
+    /* two words, the second not an option either */
     expect_refused("stock-read", "svc other", 400,
-                   "route stock-read: the action 'svc other' was refused", NULL);
+                   "route stock-read: 'svc other' is not an action (expected an upstream name)",
+                   NULL);
     /* what would end or break the line */
     const char *bad[] = {"svc#x", "#",       "svc # comment", "svc\n",
                          "svc\r", "s\x01vc", "svc\x7f",       "\x1b[0m"};
