@@ -511,7 +511,7 @@ static int on_nack(struct session *ss, uint64_t tag, int multiple)
  * key no queue is bound to comes back instead of vanishing. The broker
  * still acks it (the spool moves on: republishing would be returned again),
  * but the loss of that delivery is counted and said out loud, at most once
- * every RETURN_LOG_GAP_NS; the event stays in the spool's retention, where
+ * every RETURN_LOG_GAP_NS; while the spool retains the event (retain=),
  * `strangler events replay` can send it again once a queue is bound.
  */
 static int on_return(struct session *ss, const amqp_frame_t *f)
@@ -522,10 +522,11 @@ static int on_return(struct session *ss, const amqp_frame_t *f)
     uint64_t now = clock_monotonic_ns();
     if (now >= p->next_return_log_ns) {
         log_warn("publisher %s: the broker returned an event with key '%.*s' (%u %.*s): no queue "
-                 "is bound for it; %llu returned so far, kept in the spool for replay",
+                 "is bound for it; %llu returned since the last such line, %llu in all (while "
+                 "the spool retains them, `strangler events replay` sends them again)",
                  p->display, (int)m->routing_key.len, (const char *)m->routing_key.bytes,
                  m->reply_code, (int)m->reply_text.len, (const char *)m->reply_text.bytes,
-                 (unsigned long long)(total - p->returns_logged));
+                 (unsigned long long)(total - p->returns_logged), (unsigned long long)total);
         p->returns_logged = total;
         p->next_return_log_ns = now + RETURN_LOG_GAP_NS;
     }

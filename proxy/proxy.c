@@ -1082,8 +1082,6 @@ static int read_multicall(struct txn *t)
     return 0;
 }
 
-/* A multicall goes on as it is when all its calls take routes to the same
- * xmlrpc upstream; otherwise it is split. */
 /*
  * full=refuse: while the spool is full, a call on an intercepting route is
  * refused before it reaches the upstream, so that nothing is done and
@@ -1102,6 +1100,8 @@ static int refused_for_full_spool(struct txn *t, const struct route *r)
     return 1;
 }
 
+/* A multicall goes on as it is when all its calls take routes to the same
+ * xmlrpc upstream; otherwise it is split. */
 static void route_multicall(struct txn *t)
 {
     for (size_t i = 0; i < t->ncalls; i++)
