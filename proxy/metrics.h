@@ -23,11 +23,33 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+/* A rollback guard's window is this many slices of its length / 10. */
+#define GUARD_BUCKETS 10
+
 struct route_counters {
     atomic_uint_fast64_t requests; /* calls and requests the route took */
     atomic_uint_fast64_t faults;   /* answered with a fault, where the proxy read the answer */
     atomic_uint_fast64_t errors;   /* no answer from the upstream: refused, timed out, cut */
     atomic_uint_fast64_t events;   /* events recorded for the route's calls */
+
+    /* Dark launching (config.h, enum route_mode). */
+    atomic_uint_fast64_t shadow_sent;       /* copies sent to the candidate */
+    atomic_uint_fast64_t shadow_matches;    /* its answer equal to the primary's */
+    atomic_uint_fast64_t shadow_mismatches; /* different (a strangler.shadow.mismatch event) */
+    atomic_uint_fast64_t shadow_errors;     /* no usable answer from it, or none to compare */
+    atomic_uint_fast64_t shadow_dropped;    /* not sent: too many shadows in flight */
+    atomic_uint_fast64_t shadow_latency_us; /* sum over the answered copies */
+    atomic_uint_fast64_t canary_new;        /* calls a canary sent to its new side */
+    atomic_uint_fast64_t canary_rest;       /* calls it sent to the other */
+    atomic_uint_fast64_t fallbacks;         /* calls sent again to a fallback's backup */
+    atomic_uint_fast64_t rollbacks;         /* times the guard sent the route back */
+
+    /* The rollback guard's window (guard.c; guarded by its lock). */
+    struct guard_window {
+        uint64_t epoch[GUARD_BUCKETS]; /* which bucket-long slice of time each holds */
+        uint32_t calls[GUARD_BUCKETS], bad[GUARD_BUCKETS];
+        int tripped; /* reported, not yet rolled back */
+    } guard;
 };
 
 /* The counters of route `name`, created zeroed on first use. The pointer is
