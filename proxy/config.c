@@ -3,6 +3,7 @@
 #include "common/log.h"
 #include "common/mem.h"
 #include "interceptors/redact.h"
+#include "legacy-adapters/xrdiff.h"
 #include "legacy-adapters/restmap.h"
 #include "proxy/http.h"
 #include "proxy/metrics.h"
@@ -20,6 +21,9 @@
 #include <unistd.h>
 
 #define MAX_TOKENS 64
+/* A rollback guard judges a window only once it holds this many calls:
+ * one error out of one call is no rate. */
+#define GUARD_MIN_CALLS 20
 
 /* Parsing state for one file. */
 struct parser {
@@ -149,6 +153,19 @@ static int parse_count(const char *v, unsigned long long *out)
     if (errno != 0 || *end != '\0')
         return -1;
     *out = n;
+    return 0;
+}
+
+/* "25%", "12.5%", "100%" into basis points (2500, 1250, 10000). */
+static int parse_percent_bp(const char *v, unsigned *bp)
+{
+    char *end;
+    errno = 0;
+    double d = strtod(v, &end);
+    if (errno != 0 || end == v || strcmp(end, "%") != 0 || !(d >= 0 && d <= 100) ||
+        !isdigit((unsigned char)v[0]))
+        return -1;
+    *bp = (unsigned)(d * 100 + 0.5);
     return 0;
 }
 
@@ -654,6 +671,16 @@ static struct upstream_def *add_upstream(struct parser *p)
     return u;
 }
 
+const struct upstream_def *route_new_side(const struct route *r)
+{
+    return r->mode == ROUTE_SHADOW || r->mode == ROUTE_CANARY ? r->second : r->upstream;
+}
+
+const struct upstream_def *route_legacy_side(const struct route *r)
+{
+    return r->mode == ROUTE_FALLBACK ? r->second : r->upstream;
+}
+
 int config_valid_name(const char *s)
 {
     /* A name also appears in admin URLs (/routes/NAME): "." and ".." would
@@ -666,6 +693,9 @@ int config_valid_name(const char *s)
     return 1;
 }
 
+struct action_form;
+static const struct action_form *action_form_of(const char *word);
+
 static int do_upstream(struct parser *p, const struct directive *d, char **argv, int argc)
 {
     (void)d;
@@ -676,6 +706,11 @@ static int do_upstream(struct parser *p, const struct directive *d, char **argv,
     }
     if (config_find_upstream(p->cfg, argv[1]) != NULL) {
         report(p, "upstream %s is defined twice", argv[1]);
+        return -1;
+    }
+    if (action_form_of(argv[1]) != NULL) {
+        report(p, "upstream: '%s' names an action (shadow, canary, fallback); pick another name",
+               argv[1]);
         return -1;
     }
     struct upstream_def *u = add_upstream(p);
@@ -931,6 +966,86 @@ static int option_given_before(char *const *before, int n, const char *opt)
     return 0;
 }
 
+/* Frees a NULL-terminated array of strings. */
+static void free_strings(char **v)
+{
+    for (char **s = v; s != NULL && *s != NULL; s++)
+        free(*s);
+    free(v);
+}
+
+/* ignore=result.updated_at,result.items[].price: paths a shadow's
+ * comparison leaves out (xrdiff.h). */
+static int set_ignore(struct parser *p, struct route *r, const char *list)
+{
+    char why[256];
+    size_t n = 1;
+    for (const char *c = list; *c; c++)
+        n += *c == ',';
+    char **paths = mem_calloc(n + 1, sizeof(*paths));
+    const char *start = list;
+    for (size_t i = 0; i < n; i++) {
+        size_t len = strcspn(start, ",");
+        paths[i] = mem_strndup(start, len);
+        if (xrdiff_check_path(paths[i], why, sizeof(why)) != 0) {
+            report(p, "route %s: ignore=%s: %s", r->name, list, why);
+            free_strings(paths);
+            return -1;
+        }
+        start += len + 1;
+    }
+    r->ignore = paths;
+    return 0;
+}
+
+static int set_tolerance(struct parser *p, struct route *r, const char *v)
+{
+    char *end;
+    errno = 0;
+    double d = strtod(v, &end);
+    if (errno != 0 || end == v || *end != '\0' || !(d >= 0 && d < 1)) {
+        report(p, "route %s: tolerance=%s: expected a number from 0 to below 1, such as 1e-9",
+               r->name, v);
+        return -1;
+    }
+    r->tolerance = d;
+    return 0;
+}
+
+/* rollback=errors>5%/1m or rollback=mismatches>1%/10m. */
+static int set_guard(struct parser *p, struct route *r, const char *v)
+{
+    struct route_guard g = {.enabled = 1, .min_calls = GUARD_MIN_CALLS};
+    const char *rest = v;
+    char pct[32];
+    unsigned long long ms;
+    if (strncmp(rest, "errors>", 7) == 0) {
+        rest += 7;
+    } else if (strncmp(rest, "mismatches>", 11) == 0) {
+        g.on_mismatches = 1;
+        rest += 11;
+    } else {
+        goto bad;
+    }
+    size_t n = strcspn(rest, "/");
+    if (rest[n] != '/' || n == 0 || n >= sizeof(pct))
+        goto bad;
+    memcpy(pct, rest, n);
+    pct[n] = '\0';
+    if (parse_percent_bp(pct, &g.threshold_bp) != 0 || g.threshold_bp == 0 ||
+        config_parse_duration_ms(rest + n + 1, &ms) != 0 || ms < 1000 || ms > 86400000)
+        goto bad;
+    g.window_ms = (unsigned)ms;
+    r->guard = g;
+    return 0;
+bad:
+    report(p,
+           "route %s: rollback=%s: expected errors>N%%/DURATION or mismatches>N%%/DURATION, "
+           "such as errors>5%%/1m (N above 0, a window from 1s to 1d)",
+           r->name, v);
+    return -1;
+}
+
 static int parse_route_option(struct parser *p, struct route *r, const char *opt)
 {
     if (strcmp(opt, "intercept") == 0) {
@@ -956,27 +1071,73 @@ static int parse_route_option(struct parser *p, struct route *r, const char *opt
         return set_redact(p, r, opt + 7);
     if (strncmp(opt, "map=", 4) == 0)
         return set_map(p, r, opt);
+    if (strncmp(opt, "ignore=", 7) == 0)
+        return set_ignore(p, r, opt + 7);
+    if (strncmp(opt, "tolerance=", 10) == 0)
+        return set_tolerance(p, r, opt + 10);
+    if (strncmp(opt, "rollback=", 9) == 0)
+        return set_guard(p, r, opt + 9);
     report(p,
            "route %s: unknown option '%s' (expected intercept, intercept=TYPE, key=KEY, "
-           "on=success|all, redact=PATHS or map=METHOD:PATH)",
+           "on=success|all, redact=PATHS, map=METHOD:PATH, ignore=PATHS, tolerance=X or "
+           "rollback=errors|mismatches>N%%/DURATION)",
            r->name, opt);
     return -1;
 }
 
 /*
- * Parses the ACTION after "->" and remembers where it sits in the line, so
- * that a flip can rewrite exactly those bytes. Today an action is one
- * upstream name; the actions that name several targets (shadow, canary,
- * fallback) extend this function. Returns the number of words it took, or
- * -1 after reporting an error.
+ * The actions that name two upstreams (enum route_mode in config.h): the
+ * keyword, how many words always follow it, and which optional words may
+ * come after those (each at most once).
  */
+struct action_form {
+    const char *keyword;
+    enum route_mode mode;
+    int fixed;                   /* words after the keyword */
+    const char *const *optional; /* prefixes: "readonly" exact, "sample=" a value */
+};
+
+static const char *const shadow_words[] = {"readonly", "sample=", NULL};
+static const char *const canary_words[] = {"sticky=", NULL};
+static const char *const fallback_words[] = {"readonly", NULL};
+static const struct action_form action_forms[] = {
+    {"shadow", ROUTE_SHADOW, 2, shadow_words},
+    {"canary", ROUTE_CANARY, 3, canary_words},
+    {"fallback", ROUTE_FALLBACK, 2, fallback_words},
+};
+
+static const struct action_form *action_form_of(const char *word)
+{
+    for (size_t i = 0; i < sizeof(action_forms) / sizeof(action_forms[0]); i++)
+        if (strcmp(action_forms[i].keyword, word) == 0)
+            return &action_forms[i];
+    return NULL;
+}
+
+/* Whether word is one of form's optional words ("sample=" matches
+ * "sample=25%", "readonly" only itself). */
+static int is_optional_word(const struct action_form *form, const char *word)
+{
+    for (const char *const *w = form->optional; *w != NULL; w++) {
+        size_t n = strlen(*w);
+        if ((*w)[n - 1] == '=' ? strncmp(word, *w, n) == 0 : strcmp(word, *w) == 0)
+            return 1;
+    }
+    return 0;
+}
+
 /* How many of the words after "->" are the action (the rest are options).
  * parse_action() and config_action_is_whole() share it, so that a flip is
  * checked against the grammar the file is read with. */
 static int action_word_count(char **argv, int argc)
 {
-    (void)argv;
-    return argc > 0 ? 1 : 0;
+    const struct action_form *form = argc > 0 ? action_form_of(argv[0]) : NULL;
+    if (form == NULL)
+        return argc > 0 ? 1 : 0;
+    int n = 1 + form->fixed < argc ? 1 + form->fixed : argc;
+    while (n < argc && is_optional_word(form, argv[n]))
+        n++;
+    return n;
 }
 
 static int tokenize(char *line, char **argv);
@@ -991,16 +1152,115 @@ int config_action_is_whole(const char *action)
     return whole;
 }
 
+/* A header name: one HTTP token. */
+static int is_token(const char *s)
+{
+    for (; *s != '\0'; s++)
+        if (!http_is_token_char((unsigned char)*s))
+            return 0;
+    return 1;
+}
+
+/* sticky=param:N or sticky=header:NAME. */
+static int parse_sticky(struct parser *p, struct route *r, const char *v)
+{
+    unsigned long long n;
+    if (strncmp(v, "param:", 6) == 0 && parse_count(v + 6, &n) == 0 && n >= 1 && n <= 1000) {
+        r->sticky = STICKY_PARAM;
+        r->sticky_param = (unsigned)n;
+        return 0;
+    }
+    if (strncmp(v, "header:", 7) == 0 && v[7] != '\0' && is_token(v + 7)) {
+        r->sticky = STICKY_HEADER;
+        r->sticky_header = mem_strdup(v + 7);
+        return 0;
+    }
+    report(p, "route %s: sticky=%s: expected param:N (N from 1) or header:NAME", r->name, v);
+    return -1;
+}
+
+static int parse_action_word(struct parser *p, struct route *r, const char *w)
+{
+    if (strcmp(w, "readonly") == 0) {
+        r->readonly = 1;
+        return 0;
+    }
+    if (strncmp(w, "sample=", 7) == 0) {
+        if (parse_percent_bp(w + 7, &r->share_bp) == 0)
+            return 0;
+        report(p, "route %s: %s: expected a share from 0%% to 100%%, such as sample=25%%", r->name,
+               w);
+        return -1;
+    }
+    return parse_sticky(p, r, w + 7); /* the only other optional word: sticky= */
+}
+
+/* shadow/canary/fallback: the fixed words, then the optional ones. */
+static int parse_two_target_action(struct parser *p, struct route *r, const struct action_form *f,
+                                   char **argv, int used)
+{
+    int first = 1;
+    if (used < 1 + f->fixed) {
+        report(p, "route %s: expected '%s'", r->name,
+               f->mode == ROUTE_SHADOW   ? "shadow PRIMARY CANDIDATE [readonly] [sample=N%]"
+               : f->mode == ROUTE_CANARY ? "canary N% NEW REST [sticky=param:N|header:NAME]"
+                                         : "fallback PRIMARY BACKUP [readonly]");
+        return -1;
+    }
+    r->mode = f->mode;
+    r->share_bp = 10000;
+    if (f->mode == ROUTE_CANARY) {
+        if (parse_percent_bp(argv[1], &r->share_bp) != 0) {
+            report(p, "route %s: canary %s: expected a share from 0%% to 100%%, such as 10%%",
+                   r->name, argv[1]);
+            return -1;
+        }
+        first = 2;
+    }
+    /* CANARY names the new side first; upstream stays the default side. */
+    int primary = f->mode == ROUTE_CANARY ? first + 1 : first;
+    int second = f->mode == ROUTE_CANARY ? first : first + 1;
+    r->upstream_name = mem_strdup(argv[primary]);
+    r->second_name = mem_strdup(argv[second]);
+    for (int i = 1 + f->fixed; i < used; i++) {
+        for (int k = 1 + f->fixed; k < i; k++)
+            if (strcspn(argv[k], "=") == strcspn(argv[i], "=") &&
+                strncmp(argv[k], argv[i], strcspn(argv[i], "=")) == 0) {
+                report(p, "route %s: %.*s is set twice", r->name, (int)strcspn(argv[i], "="),
+                       argv[i]);
+                return -1;
+            }
+        if (parse_action_word(p, r, argv[i]) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+/*
+ * Parses the ACTION after "->" and remembers where it sits in the line, so
+ * that a flip can rewrite exactly those bytes: an upstream name, or one of
+ * the two-upstream forms above. Returns the number of words it took, or -1
+ * after reporting an error.
+ */
 static int parse_action(struct parser *p, struct route *r, char **argv, int argc)
 {
-    (void)action_word_count(argv, argc);
-    /* The upstream is looked up once the whole file is read, so routes may
-     * name upstreams declared further down. */
-    r->upstream_name = mem_strdup(argv[0]);
-    r->action = mem_strdup(argv[0]);
+    int used = action_word_count(argv, argc);
+    const struct action_form *form = action_form_of(argv[0]);
+    /* The upstreams are looked up once the whole file is read, so routes
+     * may name upstreams declared further down. */
+    if (form == NULL)
+        r->upstream_name = mem_strdup(argv[0]);
+    else if (parse_two_target_action(p, r, form, argv, used) != 0)
+        return -1;
     r->action_start = (size_t)(argv[0] - p->line_start);
-    r->action_end = r->action_start + strlen(argv[0]);
-    return 1;
+    r->action_end = (size_t)(argv[used - 1] - p->line_start) + strlen(argv[used - 1]);
+    /* The words, one blank apart (the line's own blanks became NULs when
+     * it was split into words). */
+    struct buf text = BUF_INIT;
+    for (int i = 0; i < used; i++)
+        buf_appendf(&text, "%s%s", i > 0 ? " " : "", argv[i]);
+    r->action = buf_steal(&text);
+    return used;
 }
 
 static int do_route(struct parser *p, const struct directive *d, char **argv, int argc)
@@ -1091,6 +1351,7 @@ static const struct directive directives[] = {
     LIMIT("xml_max_depth", set_uint, limits.xml_max_depth, 8, 10000),
     LIMIT("xml_max_elements", set_count, limits.xml_max_elements, 16, 100000000),
     LIMIT("max_multicall_calls", set_uint, limits.max_multicall_calls, 1, 100000),
+    LIMIT("max_shadows", set_uint, limits.max_shadows, 0, 100000),
 };
 
 #define NDIRECTIVES (sizeof(directives) / sizeof(directives[0]))
@@ -1112,6 +1373,7 @@ static void set_defaults(struct config *c)
     c->limits.xml_max_depth = 64;
     c->limits.xml_max_elements = 1000000;
     c->limits.max_multicall_calls = 1000;
+    c->limits.max_shadows = 256;
     /* fsync=batch: a machine crash loses at most the last 100 ms, and
      * clients never wait for the disk. retain=24h: a service that arrives a
      * day late can still replay. max=2GB: a broker outage of hours at
@@ -1179,6 +1441,43 @@ static void parse_line(struct parser *p, char *line)
     report(p, "unknown directive '%s'", argv[0]);
 }
 
+/* What a route's mode asks of its upstreams and options. */
+static void check_mode(struct parser *p, const struct route *r)
+{
+    if (r->mode == ROUTE_DIRECT) {
+        if (r->guard.enabled || r->ignore != NULL || r->tolerance != 0)
+            report(p,
+                   "route %s: ignore=, tolerance= and rollback= need a shadow, canary or "
+                   "fallback action",
+                   r->name);
+        return;
+    }
+    if (r->upstream != NULL && r->second != NULL && r->upstream == r->second)
+        report(p, "route %s: both sides are upstream %s", r->name, r->upstream->name);
+    if (r->mode != ROUTE_SHADOW &&
+        (r->ignore != NULL || r->tolerance != 0 || r->guard.on_mismatches))
+        report(p,
+               "route %s: ignore=, tolerance= and rollback=mismatches only mean something "
+               "for a shadow, whose answers are compared",
+               r->name);
+    if (r->match != ROUTE_MATCH_XMLRPC && r->match != ROUTE_MATCH_ANY)
+        report(p,
+               "route %s: shadow, canary and fallback work on XML-RPC calls; use an xmlrpc "
+               "match",
+               r->name);
+    if (r->mode == ROUTE_SHADOW && !r->readonly)
+        warn(p,
+             "route %s: every call is also sent to %s, which must then only pretend to "
+             "change anything (X-Strangler-Shadow: 1); add readonly if the method changes "
+             "nothing",
+             r->name, r->second_name);
+    if (r->mode == ROUTE_FALLBACK && !r->readonly)
+        warn(p,
+             "route %s: without readonly a call %s did not answer is never sent to %s (it "
+             "may have been done); add readonly if the method changes nothing",
+             r->name, r->upstream_name, r->second_name);
+}
+
 /* Second pass: what can only be checked once every line was read. */
 static void resolve_routes(struct parser *p)
 {
@@ -1191,13 +1490,20 @@ static void resolve_routes(struct parser *p)
         r->upstream = config_find_upstream(c, r->upstream_name);
         if (r->upstream == NULL)
             report(p, "route %s: unknown upstream '%s'", r->name, r->upstream_name);
+        if (r->second_name != NULL) {
+            r->second = config_find_upstream(c, r->second_name);
+            if (r->second == NULL)
+                report(p, "route %s: unknown upstream '%s'", r->name, r->second_name);
+        }
+        check_mode(p, r);
         if (r->upstream != NULL && r->upstream->adapter != NULL && r->match != ROUTE_MATCH_XMLRPC &&
             r->match != ROUTE_MATCH_ANY)
             report(p, "route %s: upstream %s (kind=%s) needs XML-RPC calls; use an xmlrpc match",
                    r->name, r->upstream->name, r->upstream->kind);
         if (r->match == ROUTE_MATCH_XMLRPC)
             c->has_xmlrpc_routes = 1;
-        if (r->intercept || (r->upstream != NULL && r->upstream->adapter != NULL))
+        if (r->intercept || (r->upstream != NULL && r->upstream->adapter != NULL) ||
+            r->mode != ROUTE_DIRECT)
             c->needs_params = 1;
     }
 }
@@ -1289,6 +1595,9 @@ static void free_config(struct config *c)
         free(r->pattern);
         free(r->http_method);
         free(r->upstream_name);
+        free(r->second_name);
+        free(r->sticky_header);
+        free_strings(r->ignore);
         free(r->action);
         for (size_t k = 0; k < r->nconditions; k++) {
             free(r->conditions[k].name);

@@ -79,6 +79,50 @@ struct route_condition {
 
 struct route_counters;
 
+/*
+ * What a route does with a call besides sending it to `upstream`
+ * (dark launching, issue 6). Every mode names two upstreams: `upstream`,
+ * whose answer the client gets unless the mode says otherwise, and
+ * `second`. The "new side" is the one being tried, the "legacy side" the
+ * one a rollback returns to:
+ *   SHADOW   `shadow PRIMARY CANDIDATE [readonly] [sample=N%]`: the client
+ *            gets upstream's (PRIMARY's) answer; a copy of the call goes to
+ *            second (CANDIDATE) and the two answers are compared. New side:
+ *            second.
+ *   CANARY   `canary N% NEW REST [sticky=param:N|header:NAME]`: share_bp of
+ *            the calls go to second (NEW), the others to upstream (REST).
+ *            New side: second.
+ *   FALLBACK `fallback PRIMARY BACKUP [readonly]`: calls go to upstream
+ *            (PRIMARY); one that gets no answer from it (refused, timed out,
+ *            cut) is sent again to second (BACKUP) when the route is
+ *            readonly. New side: upstream.
+ */
+enum route_mode {
+    ROUTE_DIRECT = 0, /* `-> UPSTREAM` */
+    ROUTE_SHADOW,
+    ROUTE_CANARY,
+    ROUTE_FALLBACK,
+};
+
+/* Which part of a call keeps a canary's choice for it stable. */
+enum route_sticky {
+    STICKY_NONE = 0, /* a random share of calls */
+    STICKY_PARAM,    /* sticky=param:N: the Nth parameter's value */
+    STICKY_HEADER,   /* sticky=header:NAME: that request header's value */
+};
+
+/* `rollback=errors>5%/1m` or `rollback=mismatches>1%/10m`: the route goes
+ * back to its legacy side by itself (a flip by "rollback guard") when the
+ * new side's rate over the window crosses the threshold, once the window
+ * holds at least min_calls calls. */
+struct route_guard {
+    int enabled;
+    int on_mismatches; /* 0: errors (no answer, or a fault the proxy made) */
+    unsigned threshold_bp; /* basis points: 500 is 5 % */
+    unsigned window_ms;
+    unsigned min_calls;
+};
+
 /* A `route NAME MATCH [header NAME=VALUE]... -> ACTION [options]` line. */
 struct route {
     char *name;
@@ -99,7 +143,25 @@ struct route {
     const struct restmap *map;       /* map=METHOD:TEMPLATE, owned; NULL: the RPC contract */
     struct route_counters *counters; /* process-wide, by route name (metrics.h) */
     int line;
+
+    /* Dark launching (enum route_mode). */
+    enum route_mode mode;
+    char *second_name;
+    const struct upstream_def *second; /* NULL for ROUTE_DIRECT */
+    unsigned share_bp;                 /* CANARY: share to second; SHADOW: sample; 10000: all */
+    int readonly;                      /* the method changes nothing: safe to repeat */
+    enum route_sticky sticky;
+    unsigned sticky_param; /* STICKY_PARAM: 1-based */
+    char *sticky_header;   /* STICKY_HEADER */
+    double tolerance;      /* SHADOW: doubles this close are equal (xrdiff.h) */
+    char **ignore;         /* SHADOW: NULL-terminated paths the comparison leaves out */
+    struct route_guard guard;
 };
+
+/* The upstreams of a route's new and legacy sides (enum route_mode); for a
+ * direct route both are its upstream. */
+const struct upstream_def *route_new_side(const struct route *r);
+const struct upstream_def *route_legacy_side(const struct route *r);
 
 /* Limits and timeouts; each has a directive of the same name. */
 struct config_limits {
@@ -115,6 +177,7 @@ struct config_limits {
     unsigned xml_max_depth;
     size_t xml_max_elements;
     unsigned max_multicall_calls; /* calls in one system.multicall, -32600 beyond */
+    unsigned max_shadows;         /* shadow copies in flight per worker; more are dropped */
 };
 
 struct config_events {

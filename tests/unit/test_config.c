@@ -591,6 +591,139 @@ START_TEST(issue5_routes_shape_their_events)
 }
 END_TEST
 
+START_TEST(issue6_dark_launch_actions_parse)
+{
+    static const char head[] = "upstream legacy http://127.0.0.1:1/RPC2\n"
+                               "upstream svc http://127.0.0.1:2/rpc kind=json\n";
+    struct buf errors = BUF_INIT, text = BUF_INIT;
+    buf_appendf(&text,
+                "%sroute a xmlrpc a.* -> shadow legacy svc readonly sample=25%% intercept "
+                "ignore=result.updated_at,result.items[].price tolerance=1e-9 "
+                "rollback=mismatches>1%%/10m\n"
+                "route b xmlrpc b.* -> canary 12.5%% svc legacy sticky=param:1 "
+                "rollback=errors>5%%/1m\n"
+                "route c xmlrpc c.* -> canary 10%% svc legacy sticky=header:X-Customer\n"
+                "route d xmlrpc d.* -> fallback svc legacy readonly\n"
+                "route e * -> legacy\n",
+                head);
+    struct config *c = parse(buf_cstr(&text), &errors);
+    ck_assert_msg(c != NULL, "%s", buf_cstr(&errors));
+    ck_assert_str_eq(buf_cstr(&errors), "");
+    const struct route *a = &c->routes[0], *b = &c->routes[1], *cr = &c->routes[2];
+    const struct route *d = &c->routes[3], *e = &c->routes[4];
+    const struct upstream_def *legacy = &c->upstreams[0], *svc = &c->upstreams[1];
+
+    ck_assert_int_eq(a->mode, ROUTE_SHADOW);
+    ck_assert_str_eq(a->action, "shadow legacy svc readonly sample=25%");
+    ck_assert_ptr_eq(a->upstream, legacy);
+    ck_assert_ptr_eq(a->second, svc);
+    ck_assert_int_eq(a->readonly, 1);
+    ck_assert_uint_eq(a->share_bp, 2500);
+    ck_assert_int_eq(a->intercept, 1);
+    ck_assert_str_eq(a->ignore[0], "result.updated_at");
+    ck_assert_str_eq(a->ignore[1], "result.items[].price");
+    ck_assert_ptr_null(a->ignore[2]);
+    ck_assert(a->tolerance == 1e-9);
+    ck_assert_int_eq(a->guard.enabled, 1);
+    ck_assert_int_eq(a->guard.on_mismatches, 1);
+    ck_assert_uint_eq(a->guard.threshold_bp, 100);
+    ck_assert_uint_eq(a->guard.window_ms, 600000);
+    ck_assert_ptr_eq(route_new_side(a), svc);
+    ck_assert_ptr_eq(route_legacy_side(a), legacy);
+
+    ck_assert_int_eq(b->mode, ROUTE_CANARY);
+    ck_assert_uint_eq(b->share_bp, 1250);
+    ck_assert_ptr_eq(b->second, svc);
+    ck_assert_ptr_eq(b->upstream, legacy);
+    ck_assert_int_eq(b->sticky, STICKY_PARAM);
+    ck_assert_uint_eq(b->sticky_param, 1);
+    ck_assert_int_eq(b->guard.on_mismatches, 0);
+    ck_assert_uint_eq(b->guard.threshold_bp, 500);
+    ck_assert_ptr_eq(route_new_side(b), svc);
+    ck_assert_ptr_eq(route_legacy_side(b), legacy);
+    ck_assert_int_eq(cr->sticky, STICKY_HEADER);
+    ck_assert_str_eq(cr->sticky_header, "X-Customer");
+
+    ck_assert_int_eq(d->mode, ROUTE_FALLBACK);
+    ck_assert_ptr_eq(d->upstream, svc);
+    ck_assert_ptr_eq(d->second, legacy);
+    ck_assert_ptr_eq(route_new_side(d), svc);
+    ck_assert_ptr_eq(route_legacy_side(d), legacy);
+
+    ck_assert_int_eq(e->mode, ROUTE_DIRECT);
+    ck_assert_ptr_eq(route_new_side(e), legacy);
+    ck_assert_ptr_eq(route_legacy_side(e), legacy);
+    config_unref(c);
+
+    /* A flip's action is checked against the same grammar. */
+    ck_assert(config_action_is_whole("shadow legacy svc readonly sample=5%"));
+    ck_assert(config_action_is_whole("canary 5% svc legacy sticky=param:2"));
+    ck_assert(config_action_is_whole("fallback svc legacy"));
+    ck_assert(!config_action_is_whole("fallback svc legacy intercept"));
+    ck_assert(!config_action_is_whole("svc readonly"));
+    buf_dispose(&text);
+    buf_dispose(&errors);
+}
+END_TEST
+
+START_TEST(issue6_dark_launch_mistakes_are_named)
+{
+    static const char head[] = "upstream legacy http://127.0.0.1:1/RPC2\n"
+                               "upstream svc http://127.0.0.1:2/rpc kind=json\n";
+    static const struct {
+        const char *route, *message;
+    } bad[] = {
+        {"route r xmlrpc r.* -> shadow legacy", "route r: expected 'shadow PRIMARY CANDIDATE"},
+        {"route r xmlrpc r.* -> canary 10% svc", "route r: expected 'canary N% NEW REST"},
+        {"route r xmlrpc r.* -> canary ten svc legacy", "route r: canary ten: expected a share"},
+        {"route r xmlrpc r.* -> canary 101% svc legacy", "route r: canary 101%: expected a share"},
+        {"route r xmlrpc r.* -> shadow legacy svc sample=half", "route r: sample=half: expected"},
+        {"route r xmlrpc r.* -> canary 1% svc legacy sticky=cookie:x", "route r: sticky=cookie:x"},
+        {"route r xmlrpc r.* -> canary 1% svc legacy sticky=param:0", "route r: sticky=param:0"},
+        {"route r xmlrpc r.* -> shadow legacy nope", "route r: unknown upstream 'nope'"},
+        {"route r xmlrpc r.* -> shadow svc svc", "route r: both sides are upstream svc"},
+        {"route r xmlrpc r.* -> shadow legacy svc readonly readonly", "route r: readonly is set twice"},
+        {"route r http GET /x -> fallback svc legacy readonly", "use an xmlrpc match"},
+        {"route r xmlrpc r.* -> legacy rollback=errors>5%/1m", "need a shadow, canary or fallback"},
+        {"route r xmlrpc r.* -> fallback svc legacy readonly tolerance=0.1", "only mean something"},
+        {"route r xmlrpc r.* -> fallback svc legacy readonly rollback=errors>0%/1m",
+         "route r: rollback=errors>0%/1m: expected"},
+        {"route r xmlrpc r.* -> fallback svc legacy readonly rollback=errors>5%/10ms",
+         "route r: rollback=errors>5%/10ms: expected"},
+        {"route r xmlrpc r.* -> shadow legacy svc readonly ignore=result..x",
+         "route r: ignore=result..x: "},
+        {"route r xmlrpc r.* -> shadow legacy svc readonly tolerance=-1",
+         "route r: tolerance=-1: expected"},
+    };
+    struct buf text = BUF_INIT;
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        buf_dispose(&text);
+        buf_appendf(&text, "%s%s\n", head, bad[i].route);
+        expect_error(buf_cstr(&text), bad[i].message);
+    }
+    expect_error("upstream shadow http://127.0.0.1:1\n", "'shadow' names an action");
+    buf_dispose(&text);
+}
+END_TEST
+
+START_TEST(issue6_check_warns_about_shadows_and_fallbacks_that_write)
+{
+    struct buf errors = BUF_INIT;
+    struct config *c = parse("upstream legacy http://127.0.0.1:1/RPC2\n"
+                             "upstream svc http://127.0.0.1:2/rpc kind=json\n"
+                             "route s xmlrpc s.* -> shadow legacy svc\n"
+                             "route f xmlrpc f.* -> fallback svc legacy\n",
+                             &errors);
+    ck_assert_msg(c != NULL, "%s", buf_cstr(&errors));
+    ck_assert_ptr_nonnull(strstr(buf_cstr(&errors), "routes.conf:3: warning: route s: every call "
+                                                    "is also sent to svc"));
+    ck_assert_ptr_nonnull(strstr(buf_cstr(&errors), "routes.conf:4: warning: route f: without "
+                                                    "readonly a call svc did not answer"));
+    config_unref(c);
+    buf_dispose(&errors);
+}
+END_TEST
+
 Suite *config_suite(void)
 {
     Suite *s = suite_create("config");
@@ -617,6 +750,9 @@ Suite *config_suite(void)
     tcase_add_test(tc, issue4_routes_take_one_map);
     tcase_add_test(tc, issue5_spool_options_and_their_defaults);
     tcase_add_test(tc, issue5_routes_shape_their_events);
+    tcase_add_test(tc, issue6_dark_launch_actions_parse);
+    tcase_add_test(tc, issue6_dark_launch_mistakes_are_named);
+    tcase_add_test(tc, issue6_check_warns_about_shadows_and_fallbacks_that_write);
     suite_add_tcase(s, tc);
     return s;
 }
