@@ -158,6 +158,52 @@ static void put_counters(struct buf *b, struct route_counters *c)
     buf_append_char(b, '}');
 }
 
+/* What a dark-launched route does and how it goes (config.h, enum
+ * route_mode): "mode", "new_side", "legacy_side", "share" (the canary's
+ * share or the shadow's sample, in percent), "readonly", and under
+ * "dark_launch" its live figures. */
+static void put_mode(struct buf *b, const struct route *r)
+{
+    static const char *const modes[] = {"direct", "shadow", "canary", "fallback"};
+    struct route_counters *c = r->counters;
+    const struct upstream_def *new_side = route_new_side(r), *legacy = route_legacy_side(r);
+    uint64_t answered = metrics_read(&c->shadow_matches) + metrics_read(&c->shadow_mismatches);
+    put_key(b, "mode");
+    jsonw_cstring(b, modes[r->mode]);
+    buf_append_char(b, ',');
+    put_key(b, "new_side");
+    put_string_or_null(b, new_side ? new_side->name : NULL);
+    buf_append_char(b, ',');
+    put_key(b, "legacy_side");
+    put_string_or_null(b, legacy ? legacy->name : NULL);
+    buf_appendf(b, ",\"share\":%u.%02u,\"readonly\":%s,", r->share_bp / 100, r->share_bp % 100,
+                r->readonly ? "true" : "false");
+    put_key(b, "dark_launch");
+    buf_append_str(b, "{\"shadow_sent\":");
+    buf_append_u64(b, metrics_read(&c->shadow_sent));
+    buf_append_str(b, ",\"shadow_matches\":");
+    buf_append_u64(b, metrics_read(&c->shadow_matches));
+    buf_append_str(b, ",\"shadow_mismatches\":");
+    buf_append_u64(b, metrics_read(&c->shadow_mismatches));
+    buf_append_str(b, ",\"shadow_errors\":");
+    buf_append_u64(b, metrics_read(&c->shadow_errors));
+    buf_append_str(b, ",\"shadow_dropped\":");
+    buf_append_u64(b, metrics_read(&c->shadow_dropped));
+    buf_append_str(b, ",\"shadow_latency_ms_avg\":");
+    jsonw_double(b, answered
+                        ? (double)metrics_read(&c->shadow_latency_us) / 1000.0 / (double)answered
+                        : 0.0);
+    buf_append_str(b, ",\"canary_new\":");
+    buf_append_u64(b, metrics_read(&c->canary_new));
+    buf_append_str(b, ",\"canary_rest\":");
+    buf_append_u64(b, metrics_read(&c->canary_rest));
+    buf_append_str(b, ",\"fallbacks\":");
+    buf_append_u64(b, metrics_read(&c->fallbacks));
+    buf_append_str(b, ",\"rollbacks\":");
+    buf_append_u64(b, metrics_read(&c->rollbacks));
+    buf_append_str(b, "},");
+}
+
 static void put_changed(struct buf *b, const struct control_audit *changed)
 {
     if (changed == NULL) {
@@ -209,6 +255,7 @@ void admin_write_route(struct buf *out, const struct route *r, const struct cont
     put_key(out, "event_type");
     put_string_or_null(out, r->rule.type);
     buf_append_char(out, ',');
+    put_mode(out, r);
     put_key(out, "counters");
     put_counters(out, r->counters);
     buf_append_char(out, ',');

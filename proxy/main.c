@@ -23,6 +23,7 @@
 #include "proxy/config.h"
 #include "proxy/control.h"
 #include "proxy/eventlog.h"
+#include "proxy/guard.h"
 #include "proxy/metrics.h"
 #include "proxy/worker.h"
 
@@ -94,14 +95,19 @@ static const char usage_text[] =
     "  events AMQP-URL [exchange=NAME] [window=N] [heartbeat=S] [source=URI]\n"
     "  spool DIR [fsync=batch|always|off] [fsync_interval=MS] [max=SIZE]\n"
     "            [retain=DURATION] [full=skip|refuse] [segment=SIZE]\n"
-    "  route NAME MATCH [header NAME=VALUE]... -> UPSTREAM [intercept[=TYPE]]\n"
+    "  route NAME MATCH [header NAME=VALUE]... -> ACTION [intercept[=TYPE]]\n"
     "        [key=ROUTING-KEY] [on=success|all] [redact=PATH,...] [map=METHOD:PATH]\n"
+    "        [ignore=PATH,...] [tolerance=X] [rollback=errors|mismatches>N%/DURATION]\n"
+    "        ACTION: UPSTREAM | shadow PRIMARY CANDIDATE [readonly] [sample=N%]\n"
+    "              | canary N% NEW REST [sticky=param:N|header:NAME]\n"
+    "              | fallback PRIMARY BACKUP [readonly]\n"
     "        MATCH: xmlrpc GLOB | http METHOD PATH[*] | *\n"
     "  log_level error|warn|info|debug\n"
     "  max_header_size SIZE     max_headers N        max_body_size SIZE\n"
     "  client_header_timeout MS client_body_timeout MS keepalive_timeout MS\n"
     "  send_timeout MS          drain_timeout MS     max_connections N\n"
-    "  xml_max_depth N          xml_max_elements N   max_multicall_calls N\n";
+    "  xml_max_depth N          xml_max_elements N   max_multicall_calls N\n"
+    "  max_shadows N\n";
 
 static void print_usage(FILE *out)
 {
@@ -288,6 +294,39 @@ static int start_housekeeping(struct process *p)
     return 0;
 }
 
+/*
+ * A route's rollback guard tripped (guard.h): send the route back to its
+ * legacy side with a flip, so that it is audited, raises
+ * strangler.route.changed and is written to routes.conf like one by hand.
+ */
+static void on_guard_trip(void *arg, const char *route, uint64_t calls, uint64_t bad)
+{
+    struct process *p = arg;
+    const struct route *r = config_find_route(p->cfg, route);
+    const struct upstream_def *legacy = r != NULL ? route_legacy_side(r) : NULL;
+    struct control_outcome o;
+    if (r == NULL || r->mode == ROUTE_DIRECT || legacy == NULL)
+        return; /* flipped or reloaded meanwhile: nothing to roll back */
+    log_warn("rollback guard: route %s: %llu of the last %llu calls on its new side %s went "
+             "wrong (%s); sending it back to %s",
+             route, (unsigned long long)bad, (unsigned long long)calls, route_new_side(r)->name,
+             r->guard.on_mismatches ? "mismatches" : "errors", legacy->name);
+    /* The flip installs a new snapshot and may free the one r lives in;
+     * the counters are the process's and stay. */
+    struct route_counters *counters = r->counters;
+    char *to = mem_strdup(legacy->name);
+    control_outcome_init(&o);
+    if (control_flip(p->control, "rollback guard", route, to, &o) != 0) {
+        log_error("rollback guard: route %s: the flip to %s was refused: %s", route, to,
+                  buf_cstr(&o.error));
+    } else {
+        metrics_bump(&counters->rollbacks);
+        guard_reset(counters);
+    }
+    free(to);
+    control_outcome_dispose(&o);
+}
+
 static int start_admin(struct process *p)
 {
     char err[512];
@@ -349,6 +388,7 @@ static void stop_everything(struct process *p)
         worker_join(&p->workers[i]);
     free(p->workers);
     admin_free(p->admin);
+    guard_stop();
     if (p->housekeeping != NULL)
         event_free(p->housekeeping);
     publisher_stop(p->publisher, PUBLISHER_DRAIN_MS);
@@ -371,7 +411,7 @@ static int run(struct process *p)
     apply_log_level(p->cfg);
     p->base = event_base_new();
     if (p->base == NULL || open_sinks(p) != 0 || start_housekeeping(p) != 0 ||
-        start_workers(p) != 0 || start_admin(p) != 0)
+        guard_start(p->base, on_guard_trip, p) != 0 || start_workers(p) != 0 || start_admin(p) != 0)
         goto out;
     for (int i = 0; signos[i] != 0; i++) {
         signals[i] = evsignal_new(p->base, signos[i], on_signal, p);
