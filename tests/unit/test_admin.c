@@ -195,7 +195,7 @@ START_TEST(a_route_as_json)
     json_object *arr = parse_json(&out);
     ck_assert_int_eq(json_object_array_length(arr), 1);
     json_object *o = json_object_array_get_idx(arr, 0);
-    ck_assert_int_eq(json_object_object_length(o), 11);
+    ck_assert_int_eq(json_object_object_length(o), 17);
     ck_assert_str_eq(get_str(o, "name"), "admin-t-orders");
     ck_assert_int_eq(get_int(o, "line"), 5);
     ck_assert_str_eq(get_str(o, "match"),
@@ -212,6 +212,15 @@ START_TEST(a_route_as_json)
     ck_assert_str_eq(get_str(o, "kind"), "json");
     ck_assert_int_eq(get_bool(o, "intercept"), 1);
     ck_assert_str_eq(get_str(o, "event_type"), "orders.changed");
+    /* a direct route: both sides are its upstream, nothing dark-launched */
+    ck_assert_str_eq(get_str(o, "mode"), "direct");
+    ck_assert_str_eq(get_str(o, "new_side"), "svc");
+    ck_assert_str_eq(get_str(o, "legacy_side"), "svc");
+    ck_assert_int_eq(get_bool(o, "readonly"), 0);
+    json_object *dl = get(o, "dark_launch");
+    ck_assert_int_eq(json_object_object_length(dl), 10);
+    ck_assert_int_eq(get_int(dl, "shadow_sent"), 0);
+    ck_assert_int_eq(get_int(dl, "rollbacks"), 0);
     json_object *n = get(o, "counters");
     ck_assert_int_eq(json_object_object_length(n), 4);
     ck_assert_int_eq(get_int(n, "requests"), (int64_t)base[0] + 7);
