@@ -952,14 +952,11 @@ static int set_map(struct parser *p, struct route *r, const char *opt)
     return 0;
 }
 
-/* Whether one of the n options before opt has its name (the text before
- * '='; `intercept` and `intercept=TYPE` are one option). map= and redact=
- * say more about themselves (parse_route_option). */
+/* Whether one of the n words before opt has its name (the text before '=';
+ * `intercept` and `intercept=TYPE` are one option). */
 static int option_given_before(char *const *before, int n, const char *opt)
 {
     size_t len = strcspn(opt, "=");
-    if (strncmp(opt, "map=", 4) == 0 || strncmp(opt, "redact=", 7) == 0)
-        return 0;
     for (int i = 0; i < n; i++)
         if (strcspn(before[i], "=") == len && strncmp(before[i], opt, len) == 0)
             return 1;
@@ -1223,13 +1220,10 @@ static int parse_two_target_action(struct parser *p, struct route *r, const stru
     r->upstream_name = mem_strdup(argv[primary]);
     r->second_name = mem_strdup(argv[second]);
     for (int i = 1 + f->fixed; i < used; i++) {
-        for (int k = 1 + f->fixed; k < i; k++)
-            if (strcspn(argv[k], "=") == strcspn(argv[i], "=") &&
-                strncmp(argv[k], argv[i], strcspn(argv[i], "=")) == 0) {
-                report(p, "route %s: %.*s is set twice", r->name, (int)strcspn(argv[i], "="),
-                       argv[i]);
-                return -1;
-            }
+        if (option_given_before(argv + 1 + f->fixed, i - (1 + f->fixed), argv[i])) {
+            report(p, "route %s: %.*s is set twice", r->name, (int)strcspn(argv[i], "="), argv[i]);
+            return -1;
+        }
         if (parse_action_word(p, r, argv[i]) != 0)
             return -1;
     }
@@ -1297,7 +1291,10 @@ static int do_route(struct parser *p, const struct directive *d, char **argv, in
         return -1;
     int rc = 0;
     for (int i = arrow + 1 + used; i < argc; i++) {
-        if (option_given_before(argv + arrow + 1 + used, i - (arrow + 1 + used), argv[i])) {
+        /* map= and redact= say more about themselves (parse_route_option). */
+        int own_check = strncmp(argv[i], "map=", 4) == 0 || strncmp(argv[i], "redact=", 7) == 0;
+        if (!own_check &&
+            option_given_before(argv + arrow + 1 + used, i - (arrow + 1 + used), argv[i])) {
             report(p, "route %s: %.*s is set twice", r->name, (int)strcspn(argv[i], "="), argv[i]);
             rc = -1;
         } else if (parse_route_option(p, r, argv[i]) != 0) {
