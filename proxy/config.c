@@ -1301,8 +1301,10 @@ static int do_route(struct parser *p, const struct directive *d, char **argv, in
             rc = -1;
         }
     }
-    /* Event shaping only means something on a route that intercepts. */
-    if (rc == 0 && !r->intercept && (r->rule.key || r->rule.on_faults || r->rule.redact)) {
+    /* Event shaping only means something on a route that raises events:
+     * one that intercepts, or (redact=) a shadow's mismatch events. */
+    if (rc == 0 && !r->intercept &&
+        (r->rule.key || r->rule.on_faults || (r->rule.redact && r->mode != ROUTE_SHADOW))) {
         report(p, "route %s: key=, on= and redact= shape events: add intercept", r->name);
         rc = -1;
     }
@@ -1442,11 +1444,13 @@ static void parse_line(struct parser *p, char *line)
 static void check_mode(struct parser *p, const struct route *r)
 {
     if (r->mode == ROUTE_DIRECT) {
+        /* A warning, not an error: a rollback flips the action and leaves
+         * the options on the line, ready for the next ramp. */
         if (r->guard.enabled || r->ignore != NULL || r->tolerance != 0)
-            report(p,
-                   "route %s: ignore=, tolerance= and rollback= need a shadow, canary or "
-                   "fallback action",
-                   r->name);
+            warn(p,
+                 "route %s: ignore=, tolerance= and rollback= do nothing until the action is "
+                 "a shadow, canary or fallback",
+                 r->name);
         return;
     }
     if (r->upstream != NULL && r->second != NULL && r->upstream == r->second)
@@ -1530,7 +1534,8 @@ static void warn_unused_upstreams(struct parser *p)
     for (size_t u = 0; u < c->nupstreams; u++) {
         int used = 0;
         for (size_t i = 0; i < c->nroutes && !used; i++)
-            used = c->routes[i].upstream == &c->upstreams[u];
+            used = c->routes[i].upstream == &c->upstreams[u] ||
+                   c->routes[i].second == &c->upstreams[u];
         if (used)
             continue;
         p->line = c->upstreams[u].line;

@@ -682,9 +682,9 @@ START_TEST(issue6_dark_launch_mistakes_are_named)
         {"route r xmlrpc r.* -> canary 1% svc legacy sticky=param:0", "route r: sticky=param:0"},
         {"route r xmlrpc r.* -> shadow legacy nope", "route r: unknown upstream 'nope'"},
         {"route r xmlrpc r.* -> shadow svc svc", "route r: both sides are upstream svc"},
-        {"route r xmlrpc r.* -> shadow legacy svc readonly readonly", "route r: readonly is set twice"},
+        {"route r xmlrpc r.* -> shadow legacy svc readonly readonly",
+         "route r: readonly is set twice"},
         {"route r http GET /x -> fallback svc legacy readonly", "use an xmlrpc match"},
-        {"route r xmlrpc r.* -> legacy rollback=errors>5%/1m", "need a shadow, canary or fallback"},
         {"route r xmlrpc r.* -> fallback svc legacy readonly tolerance=0.1", "only mean something"},
         {"route r xmlrpc r.* -> fallback svc legacy readonly rollback=errors>0%/1m",
          "route r: rollback=errors>0%/1m: expected"},
@@ -719,6 +719,26 @@ START_TEST(issue6_check_warns_about_shadows_and_fallbacks_that_write)
                                                     "is also sent to svc"));
     ck_assert_ptr_nonnull(strstr(buf_cstr(&errors), "routes.conf:4: warning: route f: without "
                                                     "readonly a call svc did not answer"));
+    /* svc is used, as a second side */
+    ck_assert_ptr_null(strstr(buf_cstr(&errors), "not used by any route"));
+    config_unref(c);
+
+    /* Rolled back: the guard's options stay on the line, and only warn. */
+    c = parse("upstream legacy http://127.0.0.1:1/RPC2\n"
+              "route s xmlrpc s.* -> legacy rollback=errors>5%/1m tolerance=0.1\n",
+              &errors);
+    ck_assert_msg(c != NULL, "%s", buf_cstr(&errors));
+    ck_assert_ptr_nonnull(strstr(buf_cstr(&errors), "routes.conf:2: warning: route s: ignore=, "
+                                                    "tolerance= and rollback= do nothing"));
+    config_unref(c);
+
+    /* A shadow's mismatch events are redacted without intercept. */
+    c = parse("upstream legacy http://127.0.0.1:1/RPC2\n"
+              "upstream svc http://127.0.0.1:2/rpc kind=json\n"
+              "route s xmlrpc s.* -> shadow legacy svc readonly redact=password\n",
+              &errors);
+    ck_assert_msg(c != NULL, "%s", buf_cstr(&errors));
+    ck_assert_ptr_nonnull(c->routes[0].rule.redact);
     config_unref(c);
     buf_dispose(&errors);
 }
