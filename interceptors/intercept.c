@@ -62,6 +62,18 @@ int interceptor_record(struct interceptor *ic, const struct intercept_rule *rule
     return 0;
 }
 
+int interceptor_record_data(struct interceptor *ic, const char *type, const char *subject,
+                            const char *data, size_t len)
+{
+    if (ic->ops->record_data == NULL ||
+        ic->ops->record_data(ic->state, type, subject, data, len) < 0) {
+        atomic_fetch_add_explicit(&ic->skipped, 1, memory_order_relaxed);
+        return -1;
+    }
+    atomic_fetch_add_explicit(&ic->recorded, 1, memory_order_relaxed);
+    return 0;
+}
+
 void interceptor_get_stats(struct interceptor *ic, struct interceptor_stats *out)
 {
     out->recorded = atomic_load_explicit(&ic->recorded, memory_order_relaxed);
@@ -183,6 +195,42 @@ out:
     return rc;
 }
 
+/* An event the proxy raises about itself: same envelope and spool as an
+ * intercepted call's, so it reaches the broker with the same guarantees
+ * and in order with the calls around it. */
+static int events_record_data(void *state, const char *type, const char *subject, const char *data,
+                              size_t len)
+{
+    struct events_state *st = state;
+    struct buf body = BUF_INIT;
+    struct event_envelope env;
+    int rc = -1;
+
+    if (!shortstr_ok("event type", type, subject))
+        goto out;
+    ids_new_uuid(env.id);
+    env.time_us = clock_realtime_us();
+    env.source = st->source;
+    env.type = type;
+    buf_reserve(&body, len + 512);
+    event_write_with_data(&body, &env, subject, data, len);
+    struct spool_event ev = {
+        .seq = 0,
+        .time_us = env.time_us,
+        .id = env.id,
+        .type = type,
+        .key = type,
+        .body = body.data,
+        .body_len = body.len,
+    };
+    if (spool_append(st->spool, &ev) < 0)
+        goto out; /* spool_append logged why */
+    rc = 0;
+out:
+    buf_dispose(&body);
+    return rc;
+}
+
 static void events_destroy(void *state)
 {
     struct events_state *st = state;
@@ -202,6 +250,7 @@ static const struct interceptor_ops events_ops = {
     .name = "events",
     .record = events_record,
     .admits = events_admits,
+    .record_data = events_record_data,
     .destroy = events_destroy,
 };
 

@@ -41,6 +41,13 @@ struct interceptor_ops {
      * a sink that would rather stop traffic than miss an event (the spool's
      * full=refuse). */
     int (*admits)(void *state);
+    /* Records an event the proxy raises about a call rather than the call
+     * itself (a shadow's mismatch): type (also the routing key), subject,
+     * and `data`, a JSON object of len bytes taken as it is. NULL: such
+     * events are not this interceptor's business (interceptor_record_data
+     * then returns -1). Returns 0, or -1 when it could not. */
+    int (*record_data)(void *state, const char *type, const char *subject, const char *data,
+                       size_t len);
     void (*destroy)(void *state);
 };
 
@@ -59,6 +66,16 @@ struct interceptor *interceptor_events_new(struct spool *spool, const char *sour
  * (a fault without on_faults). Returns 0 when recorded or excluded. */
 int interceptor_record(struct interceptor *ic, const struct intercept_rule *rule,
                        const struct event_exchange *x);
+
+/*
+ * Records an event that is not an exchange: a CloudEvent of `type`
+ * (routing key the same) whose data is the JSON object `data` (len bytes,
+ * written as it is; the caller has already redacted what must not leave),
+ * with `subject` (may be NULL). Counted like record. Returns 0, or -1 when
+ * the interceptor has no record_data op or it failed. Thread-safe.
+ */
+int interceptor_record_data(struct interceptor *ic, const char *type, const char *subject,
+                            const char *data, size_t len);
 
 struct interceptor_stats {
     uint64_t recorded;
