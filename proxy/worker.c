@@ -1,8 +1,10 @@
 #include "proxy/worker.h"
 
+#include "common/clock.h"
 #include "common/log.h"
 #include "common/mem.h"
 #include "proxy/client.h"
+#include "proxy/shadow.h"
 
 #include <errno.h>
 #include <arpa/inet.h>
@@ -99,6 +101,23 @@ struct worker_config *worker_config_hold(struct worker *w)
 {
     w->wc->inflight++;
     return w->wc;
+}
+
+struct worker_config *worker_config_retain(struct worker_config *wc)
+{
+    wc->inflight++;
+    return wc;
+}
+
+/* splitmix64 (Steele, Lea and Flood, "Fast splittable pseudorandom number
+ * generators", 2014): one add and a mixer per number, good enough
+ * statistics to split traffic by share, and no state beyond 64 bits. */
+uint64_t worker_random(struct worker *w)
+{
+    uint64_t z = (w->rng += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
 }
 
 void worker_config_release(struct worker *w, struct worker_config *wc)
@@ -214,6 +233,9 @@ static void begin_drain(struct worker *w)
     }
     for (struct client *c = w->clients; c != NULL; c = client_next(c))
         client_drain(c); /* closes idle ones, later: the list stays intact */
+    /* Shadow copies answer no client: the drain does not wait for them.
+     * Those still running when the last client goes are dropped
+     * (worker_join), and no new ones start (shadow_admits). */
     if (w->nclients == 0) {
         event_base_loopexit(w->base, NULL);
         return;
@@ -289,6 +311,9 @@ int worker_start(struct worker *w, unsigned id, struct config *cfg, int listen_f
     pthread_cond_init(&w->adopted, &attr);
     pthread_condattr_destroy(&attr);
     w->serving = cfg;
+    /* Workers must not draw the same numbers: the time, the id and the
+     * address of the struct differ between them and between runs. */
+    w->rng = clock_monotonic_ns() ^ ((uint64_t)id << 48) ^ (uint64_t)(uintptr_t)w;
     w->base = event_base_new();
     if (w->base == NULL) {
         snprintf(err, errlen, "worker %u: cannot create an event loop", id);
@@ -345,6 +370,9 @@ void worker_join(struct worker *w)
         pthread_join(w->thread, NULL);
     while (w->clients != NULL)
         client_close_now(w->clients);
+    /* After the clients (whose requests may still point at shadows) and
+     * before the snapshot and the pools the shadows use. */
+    shadow_drop_all(w);
     if (w->wc != NULL)
         config_view_free(w->wc);
     config_unref(w->pending_config);

@@ -24,9 +24,11 @@
 #include <event2/event.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <time.h>
 
 struct client;
+struct shadow;
 
 /* A snapshot as one worker uses it. Worker thread only. */
 struct worker_config {
@@ -67,6 +69,11 @@ struct worker {
     char date[40]; /* "Date: ..." header line, refreshed each second */
     size_t date_len;
     struct worker_stats stats;
+    uint64_t rng; /* worker_random()'s state: splitmix64, seeded per worker */
+    /* Shadow copies in flight (shadow.h): the worker owns them, a request
+     * only points at the one it started until the primary has answered. */
+    struct shadow *shadows;
+    unsigned nshadows;
 
     /* Inbox, written by other threads under the lock. */
     pthread_mutex_t lock;
@@ -115,6 +122,16 @@ void worker_join(struct worker *w);
 /* The snapshot a new request runs on, held until worker_config_release(). */
 struct worker_config *worker_config_hold(struct worker *w);
 void worker_config_release(struct worker *w, struct worker_config *wc);
+
+/* Takes one more hold on a snapshot someone already holds (a shadow
+ * copy that outlives the request it came from keeps the request's
+ * snapshot, not the current one). Release with worker_config_release(). */
+struct worker_config *worker_config_retain(struct worker_config *wc);
+
+/* A 64-bit pseudo-random number from the worker's own generator
+ * (splitmix64): for choosing a share of calls, cheap and lock-free, never
+ * for anything secret. Worker thread only. */
+uint64_t worker_random(struct worker *w);
 
 /* The "Date: ...\r\n" header line for responses the proxy writes itself. */
 const char *worker_date_header(struct worker *w, size_t *len);
