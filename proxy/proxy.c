@@ -11,8 +11,11 @@
 #include "legacy-adapters/multicall.h"
 #include "legacy-adapters/xmlrpc.h"
 #include "proxy/client.h"
+#include "proxy/darklaunch.h"
+#include "proxy/guard.h"
 #include "proxy/metrics.h"
 #include "proxy/router.h"
+#include "proxy/shadow.h"
 #include "proxy/upstream.h"
 #include "proxy/worker.h"
 
@@ -38,6 +41,7 @@ struct leg {
     const struct route *route; /* for a multicall part: its first call's route */
     const struct upstream_def *upstream;
     struct upconn *uc; /* in progress, or NULL */
+    int sent;          /* a request went out (an adapted call may fail before) */
     struct buf head;   /* the request head sent */
     struct buf body;   /* the answer's body, when it is read whole */
     char *content_type;
@@ -87,6 +91,10 @@ struct txn {
     struct xr_response *call_answers;
 
     const struct route *route; /* NULL for a multicall split across targets */
+    /* Where the call or request goes: the route's upstream, except for a
+     * dark-launched call (below): a canary's chosen side, a fallback's
+     * backup once the primary gave no answer. */
+    const struct upstream_def *upstream;
     struct leg *legs;
     size_t nlegs;
     size_t legs_sent; /* started; one at a time, in the client's order */
@@ -99,6 +107,19 @@ struct txn {
     int chunked_to_client;  /* ANSWER_STREAM: re-chunking for the client */
     int head_sent;
     int upstream_paused;
+
+    /* Dark launching (config.h, enum route_mode): a single call, fully
+     * read, on a shadow, canary or fallback route. A multicall's calls are
+     * sent to their routes' upstreams, as on a direct route. */
+    int dark;
+    /* Read the answer whole, even when nothing intercepts: a shadow
+     * compares it, a fallback may still retry after a cut, a guard judges
+     * it. */
+    int keep_answer;
+    int fell_back; /* the call went to the fallback's backup */
+    /* The copy this call started, until told the primary's outcome
+     * (borrowed: the worker owns it). */
+    struct shadow *shadow;
 };
 
 static const struct upstream_handler forward_handler;
@@ -191,11 +212,14 @@ static double elapsed_ms(const struct txn *t)
 
 /*
  * Counts an answered call against its route and records it if the route
- * intercepts. Called before the client gets the answer: once this returns
- * the event is in the spool, so a crash after the answer cannot lose it.
+ * intercepts; u is the upstream that answered (a canary's side, a
+ * fallback's backup). Called before the client gets the answer: once this
+ * returns the event is in the spool, so a crash after the answer cannot
+ * lose it.
  */
-static void account_call(struct txn *t, const struct route *r, const char *method,
-                         const struct xr_value *params, const struct xr_response *answer)
+static void account_call(struct txn *t, const struct route *r, const struct upstream_def *u,
+                         const char *method, const struct xr_value *params,
+                         const struct xr_response *answer)
 {
     if (answer->is_fault)
         metrics_bump(&r->counters->faults);
@@ -206,7 +230,7 @@ static void account_call(struct txn *t, const struct route *r, const char *metho
         .params = params,
         .response = answer,
         .route = r->name,
-        .upstream = r->upstream->name,
+        .upstream = u->name,
         .status = 200,
         .duration_ms = elapsed_ms(t),
         .request_id = t->request_id,
@@ -245,15 +269,14 @@ static void upstream_failed(struct txn *t, enum upstream_error err, const char *
     reply_error(t, timeout ? 504 : 502, XR_FAULT_TRANSPORT, message);
 }
 
-static struct leg *add_legs(struct txn *t, size_t n, const struct route *r)
+/* The one leg of a call or request that goes to one upstream: t->upstream. */
+static struct leg *add_leg(struct txn *t)
 {
-    t->legs = mem_calloc(n, sizeof(*t->legs));
-    t->nlegs = n;
-    for (size_t i = 0; i < n; i++) {
-        t->legs[i].t = t;
-        t->legs[i].route = r;
-        t->legs[i].upstream = r ? r->upstream : NULL;
-    }
+    t->legs = mem_calloc(1, sizeof(*t->legs));
+    t->nlegs = 1;
+    t->legs[0].t = t;
+    t->legs[0].route = t->route;
+    t->legs[0].upstream = t->upstream;
     return t->legs;
 }
 
@@ -282,10 +305,12 @@ static int is_header(const struct http_header *h, const char *name)
  * X-Forwarded-For. Host comes first, as the client sent it (or the
  * upstream's when an HTTP/1.0 client sent none); X-Request-Id is the
  * transaction's, which is the client's unless it had to be made. When the
- * answer is to be read (`buffered`), it is asked for uncompressed.
+ * answer is to be read (`buffered`), it is asked for uncompressed. A
+ * shadow copy (`shadow`) says so with X-Strangler-Shadow: 1, and only the
+ * proxy may say it: a client's own X-Strangler-Shadow is left out of it.
  */
 static void build_upstream_head(struct txn *t, const struct upstream_def *u, size_t body_len,
-                                int buffered, struct buf *b)
+                                int buffered, int shadow, struct buf *b)
 {
     const struct http_request *req = t->req;
     struct buf xff = BUF_INIT;
@@ -311,12 +336,16 @@ static void build_upstream_head(struct txn *t, const struct upstream_def *u, siz
         }
         if (buffered && is_header(h, "accept-encoding"))
             continue;
+        if (shadow && is_header(h, "x-strangler-shadow"))
+            continue;
         append_header(b, h->name, h->name_len, h->value, h->value_len);
     }
     buf_append_str(&xff, client_address(t->client));
     append_header(b, "X-Forwarded-For", 15, xff.data, xff.len);
     buf_dispose(&xff);
     append_header(b, "X-Request-Id", 12, t->request_id, t->request_id_len);
+    if (shadow)
+        buf_append_str(b, SHADOW_HEADER);
     if (body_len > 0 || http_token_eq(req->method, req->method_len, "POST") ||
         http_token_eq(req->method, req->method_len, "PUT") ||
         http_token_eq(req->method, req->method_len, "PATCH"))
@@ -330,12 +359,13 @@ static void send_leg(struct leg *leg, const struct upstream_handler *h, const ch
     struct txn *t = leg->t;
     struct iovec iov[2] = {{leg->head.data, leg->head.len}, {(void *)body, body_len}};
     struct upstream_pool *pool = t->wc->pools[leg->upstream->index];
+    leg->sent = 1;
     leg->uc = upstream_send(pool, iov, body_len ? 2 : 1, method, method_len, fresh, h, leg);
 }
 
 /* Whether some call of the request goes through an intercepting route with
  * readable parameters, so the answer must be read to record it. */
-static int must_read_answer(const struct txn *t)
+static int intercepts(const struct txn *t)
 {
     if (!t->multicall)
         return t->route->intercept && t->params_ok;
@@ -345,9 +375,49 @@ static int must_read_answer(const struct txn *t)
     return 0;
 }
 
+/* Whether the answer must be read whole before the client gets it: to
+ * record it, or for dark launching (struct txn, keep_answer). */
+static int must_read_answer(const struct txn *t)
+{
+    return intercepts(t) || t->keep_answer;
+}
+
+static uint64_t now_ms(void)
+{
+    return clock_monotonic_ns() / 1000000;
+}
+
+/*
+ * The outcome of a dark-launched call on leg's upstream: `answer` is what
+ * it answered, or NULL when it gave nothing usable (no answer, an HTTP
+ * error, not XML-RPC, a fault the proxy made in its place). Reported to
+ * the rollback guard when leg went to the route's new side (a shadow's
+ * candidate reports its own), and to the shadow copy as the primary's
+ * answer. Called at most once per leg, before the client is answered.
+ */
+static void dark_outcome(struct txn *t, const struct leg *leg, const struct xr_response *answer)
+{
+    if (!t->dark)
+        return;
+    const struct route *r = t->route;
+    /* A call that never went out (the adapter could not express it) says
+     * nothing about the service. */
+    if (r->mode != ROUTE_SHADOW && leg->sent && leg->upstream == route_new_side(r))
+        guard_record(r, answer == NULL, now_ms());
+    if (t->shadow != NULL) {
+        struct shadow *s = t->shadow;
+        t->shadow = NULL;
+        if (answer != NULL)
+            shadow_primary_answered(s, answer);
+        else
+            shadow_primary_failed(s);
+    }
+}
+
+/* Sends the request as it is to t->upstream, an xmlrpc upstream. */
 static void forward(struct txn *t)
 {
-    struct leg *leg = add_legs(t, 1, t->route);
+    struct leg *leg = add_leg(t);
     t->mode = must_read_answer(t) ? ANSWER_BUFFER : ANSWER_STREAM;
     if (t->route->intercept && t->is_call && !t->params_ok) {
         /* Forwarded as it is, but without readable parameters there is no
@@ -356,7 +426,7 @@ static void forward(struct txn *t)
                  t->call.method, t->call_error.message);
         atomic_fetch_add_explicit(&t->w->stats.events_skipped, 1, memory_order_relaxed);
     }
-    build_upstream_head(t, leg->upstream, t->body_len, t->mode == ANSWER_BUFFER, &leg->head);
+    build_upstream_head(t, leg->upstream, t->body_len, t->mode == ANSWER_BUFFER, 0, &leg->head);
     send_leg(leg, &forward_handler, t->req->method, t->req->method_len, t->body, t->body_len, 0);
 }
 
@@ -452,6 +522,7 @@ static int on_forward_body(void *ctx, const char *data, size_t len)
         if (buffer_body(leg, data, len) != 0) {
             char message[300];
             too_large(t, leg, message, sizeof(message));
+            dark_outcome(t, leg, NULL);
             reply_error(t, 502, XR_FAULT_TRANSPORT, message);
         }
         return 0;
@@ -468,29 +539,37 @@ static int on_forward_body(void *ctx, const char *data, size_t len)
     return t->upstream_paused;
 }
 
-/* Reads the legacy's answer to what was forwarded and accounts for each
- * call in it: the call, or every call of a multicall. */
+/* Reads the answer to what was forwarded, read whole, and accounts for
+ * each call in it: the call, or every call of a multicall. A dark-launched
+ * call's outcome is told (dark_outcome) whatever the answer was. */
 static void account_forwarded(struct txn *t, struct leg *leg)
 {
     struct xr_response answer;
     struct xr_error err;
-    if (leg->status != 200)
+    if (leg->status != 200) {
+        dark_outcome(t, leg, NULL);
         return; /* an HTTP error is not an answered call */
+    }
     if (xr_parse_response(t->arena, leg->body.data ? leg->body.data : "", leg->body.len,
                           &cfg_of(t)->xr_limits, &answer, &err) != 0) {
+        dark_outcome(t, leg, NULL);
+        if (!intercepts(t))
+            return;
         log_warn("request %s: route %s: cannot read the answer of %s to intercept it: %s",
                  t->request_id, t->route->name, t->call.method, err.message);
         atomic_fetch_add_explicit(&t->w->stats.events_skipped, 1, memory_order_relaxed);
         return;
     }
+    dark_outcome(t, leg, &answer);
     if (!t->multicall) {
-        account_call(t, t->route, t->call.method, t->call.params, &answer);
+        account_call(t, t->route, leg->upstream, t->call.method, t->call.params, &answer);
         return;
     }
     struct xr_response *each = arena_alloc(t->arena, t->ncalls * sizeof(*each));
     mc_split_answers(t->arena, &answer, t->ncalls, t->route->name, each);
     for (size_t i = 0; i < t->ncalls; i++)
-        account_call(t, t->call_routes[i], t->calls[i].method, t->calls[i].params, &each[i]);
+        account_call(t, t->call_routes[i], t->upstream, t->calls[i].method, t->calls[i].params,
+                     &each[i]);
 }
 
 static void send_buffered(struct txn *t, struct leg *leg)
@@ -522,6 +601,9 @@ static void on_forward_done(void *ctx)
     client_end_response(t->client);
 }
 
+static void fall_back(struct txn *t, enum upstream_error err, const char *detail);
+static int may_fall_back(const struct txn *t);
+
 static void on_forward_error(void *ctx, enum upstream_error err, int stale, const char *detail)
 {
     struct leg *leg = ctx;
@@ -535,6 +617,11 @@ static void on_forward_error(void *ctx, enum upstream_error err, int stale, cons
         leg->retried = 1;
         send_leg(leg, &forward_handler, t->req->method, t->req->method_len, t->body, t->body_len,
                  1);
+        return;
+    }
+    dark_outcome(t, leg, NULL);
+    if (may_fall_back(t)) {
+        fall_back(t, err, detail); /* leg is gone */
         return;
     }
     upstream_failed(t, err, detail);
@@ -590,7 +677,13 @@ static void answer_calls(struct txn *t)
 {
     if (!t->multicall) {
         struct leg *leg = &t->legs[0];
-        account_call(t, leg->route, t->call.method, t->call.params, &leg->answer);
+        /* A fault the proxy made for the service (no answer, an answer it
+         * could not read) is no answer of the service's. */
+        dark_outcome(t, leg,
+                     darklaunch_made_by_proxy(&leg->answer, leg->route->name, leg->upstream->name)
+                         ? NULL
+                         : &leg->answer);
+        account_call(t, leg->route, leg->upstream, t->call.method, t->call.params, &leg->answer);
         reply_response(t, &leg->answer);
         return;
     }
@@ -610,8 +703,8 @@ static void answer_calls(struct txn *t)
     }
     for (size_t i = 0; i < t->ncalls; i++)
         if (t->call_routes[i] != NULL)
-            account_call(t, t->call_routes[i], t->calls[i].method, t->calls[i].params,
-                         &t->call_answers[i]);
+            account_call(t, t->call_routes[i], t->call_routes[i]->upstream, t->calls[i].method,
+                         t->calls[i].params, &t->call_answers[i]);
     struct buf xml = BUF_INIT;
     mc_write_response(t->arena, &xml, t->call_answers, t->ncalls);
     send_answer(t, 200, "text/xml", xml.data, xml.len);
@@ -742,6 +835,12 @@ static void on_leg_error(void *ctx, enum upstream_error err, int stale, const ch
         send_adapted_request(leg, 1);
         return;
     }
+    if (may_fall_back(leg->t)) {
+        struct txn *t = leg->t;
+        dark_outcome(t, leg, NULL);
+        fall_back(t, err, detail); /* leg is gone */
+        return;
+    }
     count_leg_error(leg);
     log_info("request %s: route %s: upstream %s: %s (%s)", leg->t->request_id, leg->route->name,
              leg->upstream->name, upstream_error_text(err), detail);
@@ -755,6 +854,25 @@ static const struct upstream_handler leg_handler = {
     on_leg_error,
 };
 
+/* The head of an adapter's request to new service u; a shadow copy
+ * (`shadow`) says so with X-Strangler-Shadow: 1. */
+static void build_adapted_head(const struct upstream_def *u, const struct adapter_request *areq,
+                               int shadow, struct buf *h)
+{
+    buf_appendf(h, "%s ", areq->method);
+    buf_append(h, areq->target.data, areq->target.len);
+    buf_appendf(h, " HTTP/1.1\r\nHost: %s\r\n", u->host_header);
+    buf_append(h, areq->headers.data, areq->headers.len);
+    if (shadow)
+        buf_append_str(h, SHADOW_HEADER);
+    /* No Content-Length on a request without a body whose method defines
+     * no meaning for one (a mapped GET or DELETE; RFC 9110 8.6). */
+    if (areq->body.len > 0 ||
+        (strcmp(areq->method, "GET") != 0 && strcmp(areq->method, "DELETE") != 0))
+        buf_appendf(h, "Content-Length: %zu\r\n", areq->body.len);
+    buf_append(h, "\r\n", 2);
+}
+
 /* Sends a leg's call through its upstream's adapter. */
 static void send_adapted(struct leg *leg)
 {
@@ -765,17 +883,7 @@ static void send_adapted(struct leg *leg)
         leg_fail(leg, err.code, "%s", err.message);
         return;
     }
-    struct buf *h = &leg->head;
-    buf_appendf(h, "%s ", leg->areq.method);
-    buf_append(h, leg->areq.target.data, leg->areq.target.len);
-    buf_appendf(h, " HTTP/1.1\r\nHost: %s\r\n", leg->upstream->host_header);
-    buf_append(h, leg->areq.headers.data, leg->areq.headers.len);
-    /* No Content-Length on a request without a body whose method defines
-     * no meaning for one (a mapped GET or DELETE; RFC 9110 8.6). */
-    if (leg->areq.body.len > 0 ||
-        (strcmp(leg->areq.method, "GET") != 0 && strcmp(leg->areq.method, "DELETE") != 0))
-        buf_appendf(h, "Content-Length: %zu\r\n", leg->areq.body.len);
-    buf_append(h, "\r\n", 2);
+    build_adapted_head(leg->upstream, &leg->areq, 0, &leg->head);
     send_adapted_request(leg, 0);
 }
 
@@ -785,7 +893,7 @@ static void send_part(struct leg *leg)
 {
     struct txn *t = leg->t;
     xr_write_call(&leg->request, leg->call.method, leg->call.method_len, leg->call.params);
-    build_upstream_head(t, leg->upstream, leg->request.len, 1, &leg->head);
+    build_upstream_head(t, leg->upstream, leg->request.len, 1, 0, &leg->head);
     send_leg(leg, &leg_handler, t->req->method, t->req->method_len, leg->request.data,
              leg->request.len, 0);
 }
@@ -812,6 +920,7 @@ static void send_legs(struct txn *t)
         answer_calls(t);
 }
 
+/* Sends the call through t->upstream's adapter. */
 static void adapt(struct txn *t)
 {
     if (!t->params_ok) {
@@ -828,7 +937,7 @@ static void adapt(struct txn *t)
         return;
     }
     t->mode = ANSWER_BUFFER;
-    struct leg *leg = add_legs(t, 1, t->route);
+    struct leg *leg = add_leg(t);
     leg->call = t->call;
     send_legs(t);
 }
@@ -1113,6 +1222,7 @@ static void route_multicall(struct txn *t)
         one_target = t->call_routes[i] != NULL && t->call_routes[i]->upstream == first->upstream;
     if (one_target) {
         t->route = first;
+        t->upstream = first->upstream;
         forward(t);
         return;
     }
@@ -1153,6 +1263,156 @@ static void refuse_unreadable_call(struct txn *t)
     reply_fault(t, t->call_error.code ? t->call_error.code : XR_FAULT_INVALID_REQUEST, message);
 }
 
+/* Sends the request to u as a direct route to u would: forwarded to an
+ * xmlrpc upstream, through the adapter to a new service. */
+static void dispatch(struct txn *t, const struct upstream_def *u)
+{
+    t->upstream = u;
+    if (u->adapter != NULL)
+        adapt(t);
+    else if (t->unreadable_call && !one_target_for_calls(cfg_of(t), t->route))
+        refuse_unreadable_call(t);
+    else
+        forward(t);
+}
+
+/* --- Dark launching: shadow, canary, fallback ------------------------------ */
+
+/*
+ * A sampled share of a shadow route's calls also goes, as a copy, to the
+ * candidate (shadow.h). The copy is built here, where the request is at
+ * hand: the client's request as it came for an xmlrpc candidate, the
+ * adapter's for a new service, each marked X-Strangler-Shadow: 1. Sets
+ * t->shadow when a copy went.
+ */
+static void start_shadow(struct txn *t)
+{
+    const struct route *r = t->route;
+    const struct upstream_def *u = r->second;
+    struct buf head = BUF_INIT, body = BUF_INIT;
+    struct adapter_request areq;
+    const char *method = t->req->method;
+    size_t method_len = t->req->method_len;
+
+    adapter_request_init(&areq);
+    if (r->share_bp < DARKLAUNCH_BUCKETS && !darklaunch_in_share(worker_random(t->w), r->share_bp))
+        goto out;
+    if (!shadow_admits(t->w, t->wc, r))
+        goto out;
+    if (u->adapter != NULL) {
+        struct adapter_call ac = {
+            .call = &t->call,
+            .route = r->name,
+            .upstream = u->name,
+            .base_path = u->base_path,
+            .request_id = t->request_id,
+            .limits = &cfg_of(t)->xr_limits,
+            .map = r->map,
+        };
+        struct xr_error err;
+        if (u->adapter->encode(&ac, &areq, &err) != 0) {
+            /* The primary gets the call all the same; there is just nothing
+             * the candidate could be asked. */
+            metrics_bump(&r->counters->shadow_errors);
+            log_info("request %s: route %s: no shadow copy for %s: %s", t->request_id, r->name,
+                     u->name, err.message);
+            goto out;
+        }
+        build_adapted_head(u, &areq, 1, &head);
+        buf_append(&body, areq.body.data, areq.body.len);
+        method = areq.method;
+        method_len = strlen(areq.method);
+    } else {
+        build_upstream_head(t, u, t->body_len, 1, 1, &head);
+        buf_append(&body, t->body, t->body_len);
+    }
+    struct shadow_request sr = {
+        .wc = t->wc,
+        .route = r,
+        .call = &t->call,
+        .request_id = t->request_id,
+        .http_method = method,
+        .http_method_len = method_len,
+        .head = &head,
+        .body = &body,
+    };
+    t->shadow = shadow_start(t->w, &sr);
+out:
+    adapter_request_dispose(&areq);
+    buf_dispose(&head);
+    buf_dispose(&body);
+}
+
+/*
+ * Where a call on a shadow, canary or fallback route goes first, and what
+ * the mode needs on the way (config.h, enum route_mode):
+ *   SHADOW    the primary serves the client; a sampled copy goes to the
+ *             candidate, and then the primary's answer is read whole to be
+ *             compared (it still reaches the client the moment it is in).
+ *   CANARY    the new side for share_bp of the calls (random, or by the
+ *             sticky key), else the other; each side served as a direct
+ *             route to it would be. A new side with a rollback guard has
+ *             its answers read, so that an unusable one is seen.
+ *   FALLBACK  the primary; read whole when the call may go to the backup
+ *             (readonly: a cut answer is no answer, and nothing may reach
+ *             the client before it is known whole) or a guard judges it.
+ */
+static const struct upstream_def *dark_launch(struct txn *t)
+{
+    const struct route *r = t->route;
+    t->dark = 1;
+    switch (r->mode) {
+    case ROUTE_SHADOW:
+        start_shadow(t);
+        t->keep_answer = t->shadow != NULL;
+        return r->upstream;
+    case ROUTE_CANARY: {
+        int to_new = darklaunch_canary_new(r, t->call.params, &t->req->msg, worker_random(t->w));
+        metrics_bump(to_new ? &r->counters->canary_new : &r->counters->canary_rest);
+        t->keep_answer = to_new && r->guard.enabled;
+        return to_new ? r->second : r->upstream;
+    }
+    case ROUTE_FALLBACK:
+        t->keep_answer = r->readonly || r->guard.enabled;
+        return r->upstream;
+    case ROUTE_DIRECT:
+        break;
+    }
+    t->dark = 0;
+    return r->upstream;
+}
+
+/* Whether the call may go to the fallback's backup now that its primary
+ * gave no answer: once, on a readonly route (the primary may have run it:
+ * only a call that changes nothing is safe to repeat), before any byte
+ * reached the client. */
+static int may_fall_back(const struct txn *t)
+{
+    return t->dark && t->route->mode == ROUTE_FALLBACK && t->route->readonly && !t->fell_back &&
+           !t->head_sent;
+}
+
+/* The primary gave no answer: the call goes to the backup, whose answer
+ * the client gets. Called from the primary leg's error callback; the leg
+ * is freed here (its connection is already gone). */
+static void fall_back(struct txn *t, enum upstream_error err, const char *detail)
+{
+    const struct route *r = t->route;
+    count_upstream_error(t, r);
+    metrics_bump(&r->counters->fallbacks);
+    log_info("request %s: route %s: upstream %s: %s (%s); asking %s instead", t->request_id,
+             r->name, t->upstream->name, upstream_error_text(err), detail, r->second->name);
+    for (size_t i = 0; i < t->nlegs; i++)
+        leg_dispose(&t->legs[i]);
+    free(t->legs);
+    t->legs = NULL;
+    t->nlegs = t->legs_sent = t->legs_ended = 0;
+    buf_reset(&t->answer_head);
+    t->answer_has_body = 0;
+    t->fell_back = 1;
+    dispatch(t, r->second);
+}
+
 static void route_request(struct txn *t)
 {
     const struct http_request *req = t->req;
@@ -1175,12 +1435,13 @@ static void route_request(struct txn *t)
     metrics_bump(&t->route->counters->requests);
     if (refused_for_full_spool(t, t->route))
         return;
-    if (t->route->upstream->adapter != NULL)
-        adapt(t);
-    else if (t->unreadable_call && !one_target_for_calls(cfg_of(t), t->route))
-        refuse_unreadable_call(t);
+    /* Only a call the proxy could read whole is dark-launched; anything
+     * else a shadow, canary or fallback route takes (a body that is no
+     * call, on a `*` route) goes to its upstream as on a direct route. */
+    if (t->route->mode != ROUTE_DIRECT && t->is_call && t->params_ok)
+        dispatch(t, dark_launch(t));
     else
-        forward(t);
+        dispatch(t, t->route->upstream);
 }
 
 struct txn *proxy_handle(struct client *c, const struct http_request *req, const char *body,
@@ -1225,6 +1486,10 @@ void proxy_client_drained(struct txn *t)
 
 void proxy_txn_free(struct txn *t)
 {
+    /* The client went away (or the worker ends) before the primary's
+     * outcome was known: the copy has nothing to compare. */
+    if (t->shadow != NULL)
+        shadow_primary_failed(t->shadow);
     for (size_t i = 0; i < t->nlegs; i++)
         leg_dispose(&t->legs[i]);
     free(t->legs);
