@@ -133,6 +133,23 @@ static const struct event_exchange *redact_exchange(const struct redact *r,
     return copy;
 }
 
+/* Appends the event text in body to the spool. Returns 0, or -1 (the
+ * spool logged why). */
+static int append_event(struct events_state *st, const struct event_envelope *env, const char *key,
+                        const struct buf *body)
+{
+    struct spool_event ev = {
+        .seq = 0,
+        .time_us = env->time_us,
+        .id = env->id,
+        .type = env->type,
+        .key = key,
+        .body = body->data,
+        .body_len = body->len,
+    };
+    return spool_append(st->spool, &ev) < 0 ? -1 : 0;
+}
+
 /*
  * Builds the envelope and the event text, then appends to the spool. The
  * bufs are per call: the op runs on many worker threads at once, and a
@@ -176,17 +193,8 @@ static int events_record(void *state, const struct intercept_rule *rule,
         log_warn("interceptor events: %s: %s", x->method != NULL ? x->method : "?", err.message);
         goto out;
     }
-    struct spool_event ev = {
-        .seq = 0,
-        .time_us = env.time_us,
-        .id = env.id,
-        .type = env.type,
-        .key = key,
-        .body = body.data,
-        .body_len = body.len,
-    };
-    if (spool_append(st->spool, &ev) < 0)
-        goto out; /* spool_append logged why */
+    if (append_event(st, &env, key, &body) < 0)
+        goto out;
     rc = 0;
 out:
     arena_free(redacted);
@@ -214,17 +222,8 @@ static int events_record_data(void *state, const char *type, const char *subject
     env.type = type;
     buf_reserve(&body, len + 512);
     event_write_with_data(&body, &env, subject, data, len);
-    struct spool_event ev = {
-        .seq = 0,
-        .time_us = env.time_us,
-        .id = env.id,
-        .type = type,
-        .key = type,
-        .body = body.data,
-        .body_len = body.len,
-    };
-    if (spool_append(st->spool, &ev) < 0)
-        goto out; /* spool_append logged why */
+    if (append_event(st, &env, type, &body) < 0)
+        goto out;
     rc = 0;
 out:
     buf_dispose(&body);
