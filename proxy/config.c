@@ -159,13 +159,25 @@ static int parse_count(const char *v, unsigned long long *out)
 /* "25%", "12.5%", "100%" into basis points (2500, 1250, 10000). */
 static int parse_percent_bp(const char *v, unsigned *bp)
 {
-    char *end;
-    errno = 0;
-    double d = strtod(v, &end);
-    if (errno != 0 || end == v || strcmp(end, "%") != 0 || !(d >= 0 && d <= 100) ||
-        !isdigit((unsigned char)v[0]))
+    /* By hand: strtod would also take hex, exponents and "inf". Digits, then
+     * an optional fraction of one or two digits (hundredths of a percent). */
+    unsigned whole = 0, frac = 0;
+    const char *c = v;
+    if (!isdigit((unsigned char)*c))
         return -1;
-    *bp = (unsigned)(d * 100 + 0.5);
+    for (; isdigit((unsigned char)*c) && whole <= 100; c++)
+        whole = whole * 10 + (unsigned)(*c - '0');
+    if (*c == '.') {
+        c++;
+        if (!isdigit((unsigned char)*c))
+            return -1;
+        frac = (unsigned)(*c++ - '0') * 10;
+        if (isdigit((unsigned char)*c))
+            frac += (unsigned)(*c++ - '0');
+    }
+    if (strcmp(c, "%") != 0 || whole * 100 + frac > 10000)
+        return -1;
+    *bp = whole * 100 + frac;
     return 0;
 }
 
@@ -708,8 +720,10 @@ static int do_upstream(struct parser *p, const struct directive *d, char **argv,
         report(p, "upstream %s is defined twice", argv[1]);
         return -1;
     }
-    if (action_form_of(argv[1]) != NULL) {
-        report(p, "upstream: '%s' names an action (shadow, canary, fallback); pick another name",
+    if (action_form_of(argv[1]) != NULL || strcmp(argv[1], "readonly") == 0) {
+        report(p,
+               "upstream: '%s' is a word of actions (shadow, canary, fallback, readonly); pick "
+               "another name",
                argv[1]);
         return -1;
     }
@@ -1030,7 +1044,8 @@ static int set_guard(struct parser *p, struct route *r, const char *v)
     memcpy(pct, rest, n);
     pct[n] = '\0';
     if (parse_percent_bp(pct, &g.threshold_bp) != 0 || g.threshold_bp == 0 ||
-        config_parse_duration_ms(rest + n + 1, &ms) != 0 || ms < 1000 || ms > 86400000)
+        g.threshold_bp >= 10000 || config_parse_duration_ms(rest + n + 1, &ms) != 0 || ms < 1000 ||
+        ms > 86400000)
         goto bad;
     g.window_ms = (unsigned)ms;
     r->guard = g;
@@ -1038,7 +1053,7 @@ static int set_guard(struct parser *p, struct route *r, const char *v)
 bad:
     report(p,
            "route %s: rollback=%s: expected errors>N%%/DURATION or mismatches>N%%/DURATION, "
-           "such as errors>5%%/1m (N above 0, a window from 1s to 1d)",
+           "such as errors>5%%/1m (N above 0 and below 100, a window from 1s to 1d)",
            r->name, v);
     return -1;
 }
@@ -1301,11 +1316,11 @@ static int do_route(struct parser *p, const struct directive *d, char **argv, in
             rc = -1;
         }
     }
-    /* Event shaping only means something on a route that raises events:
-     * one that intercepts, or (redact=) a shadow's mismatch events. */
-    if (rc == 0 && !r->intercept &&
-        (r->rule.key || r->rule.on_faults || (r->rule.redact && r->mode != ROUTE_SHADOW))) {
-        report(p, "route %s: key=, on= and redact= shape events: add intercept", r->name);
+    /* Event shaping only means something on a route that raises events.
+     * redact= also covers a shadow's mismatch events, and must survive the
+     * rollback of a shadow to a direct route (check_mode warns then). */
+    if (rc == 0 && !r->intercept && (r->rule.key || r->rule.on_faults)) {
+        report(p, "route %s: key= and on= shape intercepted events: add intercept", r->name);
         rc = -1;
     }
     return rc;
@@ -1450,6 +1465,9 @@ static void check_mode(struct parser *p, const struct route *r)
             warn(p,
                  "route %s: ignore=, tolerance= and rollback= do nothing until the action is "
                  "a shadow, canary or fallback",
+                 r->name);
+        if (r->rule.redact != NULL && !r->intercept)
+            warn(p, "route %s: redact= does nothing on a route that neither intercepts nor shadows",
                  r->name);
         return;
     }

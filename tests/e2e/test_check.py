@@ -53,7 +53,7 @@ ERRORS = [
     ("unknown route option",
      ["listen 127.0.0.1:0", LEGACY, "", "", "", "", "", "", "", "",
       "route r xmlrpc stock.get -> legacy intercpt", CATCH_ALL],
-     11, "route r: unknown option 'intercpt' (expected intercept, intercept=TYPE, key=KEY, on=success|all, redact=PATHS or map=METHOD:PATH)"),
+     11, "route r: unknown option 'intercpt' (expected intercept, intercept=TYPE, key=KEY, on=success|all, redact=PATHS, map=METHOD:PATH, ignore=PATHS, tolerance=X or rollback=errors|mismatches>N%/DURATION)"),
 ]
 
 WARNINGS = [

@@ -114,13 +114,13 @@ class ShapingTest(EventLogCase):
     def test_check_refuses_shaping_without_intercept(self):
         path = self.write_config(
             "listen 127.0.0.1:0\nupstream svc http://127.0.0.1:9/rpc kind=json\n"
-            "route a xmlrpc a.* -> svc redact=password\n"
+            "route a xmlrpc a.* -> svc key=users.login\n"
             "route b xmlrpc b.* -> svc intercept redact=card..number\n"
             "route c xmlrpc c.* -> svc intercept on=sometimes\n"
             "route d xmlrpc d.* -> svc intercept key=bad/key\n")
         out = run_cli("-c", path, "--check")
         self.assertEqual(out.returncode, 1)
-        self.assertIn(f"{path}:3: route a: key=, on= and redact= shape events: add intercept",
+        self.assertIn(f"{path}:3: route a: key= and on= shape intercepted events: add intercept",
                       out.stderr)
         self.assertIn(f"{path}:4: route b: redact=card..number:", out.stderr)
         self.assertIn(f"{path}:5: route c: on=sometimes: expected on=success", out.stderr)

@@ -572,7 +572,8 @@ START_TEST(issue5_routes_shape_their_events)
     static const struct {
         const char *options, *message;
     } bad[] = {
-        {"redact=password", "route r: key=, on= and redact= shape events: add intercept"},
+        {"key=k.x", "route r: key= and on= shape intercepted events: add intercept"},
+        {"on=all", "route r: key= and on= shape intercepted events: add intercept"},
         {"intercept on=sometimes", "route r: on=sometimes: expected on=success"},
         {"intercept key=a/b", "route r: invalid routing key 'a/b'"},
         {"intercept redact=a,,b", "route r: redact=a,,b: "},
@@ -677,6 +678,13 @@ START_TEST(issue6_dark_launch_mistakes_are_named)
         {"route r xmlrpc r.* -> canary 10% svc", "route r: expected 'canary N% NEW REST"},
         {"route r xmlrpc r.* -> canary ten svc legacy", "route r: canary ten: expected a share"},
         {"route r xmlrpc r.* -> canary 101% svc legacy", "route r: canary 101%: expected a share"},
+        {"route r xmlrpc r.* -> canary 0x10% svc legacy",
+         "route r: canary 0x10%: expected a share"},
+        {"route r xmlrpc r.* -> canary 1e1% svc legacy", "route r: canary 1e1%: expected a share"},
+        {"route r xmlrpc r.* -> canary 1.234% svc legacy", "route r: canary 1.234%: expected"},
+        {"route r xmlrpc r.* -> canary 5.% svc legacy", "route r: canary 5.%: expected a share"},
+        {"route r xmlrpc r.* -> fallback svc legacy readonly rollback=errors>100%/1m",
+         "route r: rollback=errors>100%/1m: expected"},
         {"route r xmlrpc r.* -> shadow legacy svc sample=half", "route r: sample=half: expected"},
         {"route r xmlrpc r.* -> canary 1% svc legacy sticky=cookie:x", "route r: sticky=cookie:x"},
         {"route r xmlrpc r.* -> canary 1% svc legacy sticky=param:0", "route r: sticky=param:0"},
@@ -701,7 +709,8 @@ START_TEST(issue6_dark_launch_mistakes_are_named)
         buf_appendf(&text, "%s%s\n", head, bad[i].route);
         expect_error(buf_cstr(&text), bad[i].message);
     }
-    expect_error("upstream shadow http://127.0.0.1:1\n", "'shadow' names an action");
+    expect_error("upstream shadow http://127.0.0.1:1\n", "'shadow' is a word of actions");
+    expect_error("upstream readonly http://127.0.0.1:1\n", "'readonly' is a word of actions");
     buf_dispose(&text);
 }
 END_TEST
@@ -730,6 +739,16 @@ START_TEST(issue6_check_warns_about_shadows_and_fallbacks_that_write)
     ck_assert_msg(c != NULL, "%s", buf_cstr(&errors));
     ck_assert_ptr_nonnull(strstr(buf_cstr(&errors), "routes.conf:2: warning: route s: ignore=, "
                                                     "tolerance= and rollback= do nothing"));
+    config_unref(c);
+
+    /* redact= on a route that raises no events only warns (a rolled-back
+     * shadow keeps it on its line). */
+    c = parse("upstream legacy http://127.0.0.1:1/RPC2\n"
+              "route s xmlrpc s.* -> legacy redact=password\n",
+              &errors);
+    ck_assert_msg(c != NULL, "%s", buf_cstr(&errors));
+    ck_assert_ptr_nonnull(strstr(buf_cstr(&errors), "routes.conf:2: warning: route s: redact= does "
+                                                    "nothing"));
     config_unref(c);
 
     /* A shadow's mismatch events are redacted without intercept. */
