@@ -40,7 +40,8 @@ void guard_stop(void);
  */
 void guard_record(const struct route *r, int bad, uint64_t now_ms);
 
-/* Forgets r's window (after a rollback, or a flip by hand). */
+/* Forgets a route's window and arms its guard again (after a trip was
+ * handled, whatever came of it). */
 void guard_reset(struct route_counters *c);
 
 #endif

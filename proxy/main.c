@@ -305,8 +305,14 @@ static void on_guard_trip(void *arg, const char *route, uint64_t calls, uint64_t
     const struct route *r = config_find_route(p->cfg, route);
     const struct upstream_def *legacy = r != NULL ? route_legacy_side(r) : NULL;
     struct control_outcome o;
-    if (r == NULL || r->mode == ROUTE_DIRECT || legacy == NULL)
-        return; /* flipped or reloaded meanwhile: nothing to roll back */
+    if (r == NULL || r->mode == ROUTE_DIRECT || legacy == NULL) {
+        /* Flipped or reloaded meanwhile (or calls of the old table still
+         * reporting): nothing to roll back, and the guard must stay armed
+         * for the next ramp. */
+        if (r != NULL)
+            guard_reset(r->counters);
+        return;
+    }
     log_warn("rollback guard: route %s: %llu of the last %llu calls on its new side %s went "
              "wrong (%s); sending it back to %s",
              route, (unsigned long long)bad, (unsigned long long)calls, route_new_side(r)->name,
@@ -316,13 +322,13 @@ static void on_guard_trip(void *arg, const char *route, uint64_t calls, uint64_t
     struct route_counters *counters = r->counters;
     char *to = mem_strdup(legacy->name);
     control_outcome_init(&o);
-    if (control_flip(p->control, "rollback guard", route, to, &o) != 0) {
+    if (control_flip(p->control, "rollback guard", route, to, &o) != 0)
         log_error("rollback guard: route %s: the flip to %s was refused: %s", route, to,
                   buf_cstr(&o.error));
-    } else {
+    else
         metrics_bump(&counters->rollbacks);
-        guard_reset(counters);
-    }
+    /* Armed again either way: a refused flip is tried at the next trip. */
+    guard_reset(counters);
     free(to);
     control_outcome_dispose(&o);
 }
