@@ -87,6 +87,9 @@ int darklaunch_canary_new(const struct route *r, const struct xr_value *params,
 {
     if (r->sticky == STICKY_NONE)
         return darklaunch_in_share(draw, r->share_bp);
+    /* 100 % means every call, keyed or not. */
+    if (r->share_bp >= DARKLAUNCH_BUCKETS)
+        return 1;
     struct buf key = BUF_INIT;
     int to_new = 0;
     if (darklaunch_sticky_key(r, params, headers, &key) == 0)

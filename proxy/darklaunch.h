@@ -64,8 +64,8 @@ int darklaunch_sticky_key(const struct route *r, const struct xr_value *params,
 /*
  * Whether a call on canary route r goes to its new side (r->second).
  * Sticky: by its key's hash, and to the other side (stable too) when it
- * has no key. Otherwise by `draw`, a random number the caller took
- * (worker_random()).
+ * has no key, unless the share is 100 % (every call). Otherwise by `draw`,
+ * a random number the caller took (worker_random()).
  */
 int darklaunch_canary_new(const struct route *r, const struct xr_value *params,
                           const struct http_message *headers, uint64_t draw);

@@ -336,7 +336,9 @@ static void build_upstream_head(struct txn *t, const struct upstream_def *u, siz
         }
         if (buffered && is_header(h, "accept-encoding"))
             continue;
-        if (shadow && is_header(h, "x-strangler-shadow"))
+        /* Only the proxy says a call is a shadow: a client's own header
+         * would have a candidate skip real writes. */
+        if (is_header(h, "x-strangler-shadow"))
             continue;
         append_header(b, h->name, h->name_len, h->value, h->value_len);
     }

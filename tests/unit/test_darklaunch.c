@@ -154,6 +154,10 @@ START_TEST(canary_side_is_the_keys_bucket_or_the_draw)
     /* No key: the other side, always. */
     for (uint64_t draw = 0; draw < 20000; draw += 997)
         ck_assert_int_eq(darklaunch_canary_new(&rp, params_of("a", NULL), NULL, draw), 0);
+    /* 100 % is every call, with a key or without. */
+    struct route all = sticky_route(STICKY_PARAM, 10000);
+    ck_assert_int_eq(darklaunch_canary_new(&all, params_of("a", NULL), NULL, 7), 1);
+    ck_assert_int_eq(darklaunch_canary_new(&all, params_of("a", "cust-1"), NULL, 7), 1);
     /* Not sticky: the draw decides. */
     ck_assert_int_eq(darklaunch_canary_new(&rn, NULL, NULL, 2999), 1);
     ck_assert_int_eq(darklaunch_canary_new(&rn, NULL, NULL, 3000), 0);
