@@ -117,7 +117,7 @@ enum route_sticky {
  * holds at least min_calls calls. */
 struct route_guard {
     int enabled;
-    int on_mismatches; /* 0: errors (no answer, or a fault the proxy made) */
+    int on_mismatches;     /* 0: errors (no answer, or a fault the proxy made) */
     unsigned threshold_bp; /* basis points: 500 is 5 % */
     unsigned window_ms;
     unsigned min_calls;

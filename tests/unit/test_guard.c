@@ -28,8 +28,8 @@ static struct route guarded(const char *name)
     memset(&r, 0, sizeof(r));
     r.name = (char *)name;
     r.counters = metrics_route_counters(name);
-    r.guard = (struct route_guard){.enabled = 1, .threshold_bp = 1000, .window_ms = 10000,
-                                   .min_calls = 20};
+    r.guard = (struct route_guard){
+        .enabled = 1, .threshold_bp = 1000, .window_ms = 10000, .min_calls = 20};
     return r;
 }
 
