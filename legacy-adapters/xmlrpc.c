@@ -1542,3 +1542,107 @@ void xr_write_fault(struct buf *out, int64_t code, const char *message, size_t l
 {
     write_fault_body(out, code, message, len);
 }
+
+/* ---- a glance at a streamed answer ---- */
+
+/* Skips blanks, the XML declaration and comments from *p. Returns 0, or
+ * -1 when the bytes end inside one of them. */
+static int sniff_skip_prolog(const char **p, const char *end)
+{
+    for (;;) {
+        while (*p < end && (**p == ' ' || **p == '\t' || **p == '\r' || **p == '\n'))
+            (*p)++;
+        const char *close = NULL;
+        if (end - *p >= 2 && memcmp(*p, "<?", 2) == 0)
+            close = "?>";
+        else if (end - *p >= 4 && memcmp(*p, "<!--", 4) == 0)
+            close = "-->";
+        else
+            return *p < end && (end - *p >= 4 || **p != '<') ? 0 : -1;
+        const char *stop = memmem(*p, (size_t)(end - *p), close, strlen(close));
+        if (stop == NULL)
+            return -1;
+        *p = stop + strlen(close);
+    }
+}
+
+/* Whether the bytes at p open element `name` (followed by '>', '/' or a
+ * blank). -1 when they end too soon to tell. */
+static int sniff_opens(const char *p, const char *end, const char *name)
+{
+    size_t n = strlen(name);
+    if ((size_t)(end - p) < n + 1)
+        return memcmp(p, name, (size_t)(end - p) < n ? (size_t)(end - p) : n) == 0 ? -1 : 0;
+    char after = p[n];
+    return memcmp(p, name, n) == 0 && (after == '>' || after == '/' || after == ' ' ||
+                                       after == '\t' || after == '\r' || after == '\n');
+}
+
+static const char *sniff_skip_blanks(const char *q, const char *end)
+{
+    while (q < end && (*q == ' ' || *q == '\n' || *q == '\r' || *q == '\t'))
+        q++;
+    return q;
+}
+
+/* The integer of the fault's faultCode member: the text of its <value>,
+ * or of the <int>, <i4> or <i8> inside it. Returns 0 when it is not within
+ * the bytes whole (the text must end before the bytes do) or is no 64-bit
+ * integer. */
+static int sniff_fault_code(const char *p, const char *end, int64_t *code)
+{
+    const char *q = memmem(p, (size_t)(end - p), "faultCode", 9);
+    if (q == NULL || (q = memmem(q, (size_t)(end - q), "<value", 6)) == NULL ||
+        (q = memchr(q, '>', (size_t)(end - q))) == NULL)
+        return 0;
+    q = sniff_skip_blanks(q + 1, end);
+    static const char *const tags[] = {"<int>", "<i4>", "<i8>"};
+    for (size_t i = 0; i < sizeof(tags) / sizeof(tags[0]); i++) {
+        size_t n = strlen(tags[i]);
+        if ((size_t)(end - q) >= n && memcmp(q, tags[i], n) == 0) {
+            q = sniff_skip_blanks(q + n, end);
+            break;
+        }
+    }
+    int neg = q < end && (*q == '-' || *q == '+') ? *q++ == '-' : 0;
+    uint64_t v = 0, limit = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
+    const char *digits = q;
+    for (; q < end && *q >= '0' && *q <= '9'; q++) {
+        if (v > (limit - (uint64_t)(*q - '0')) / 10)
+            return 0;
+        v = v * 10 + (uint64_t)(*q - '0');
+    }
+    /* No digits, or digits the bytes cut off: the code is not known. */
+    if (q == digits || q >= end ||
+        (*q != '<' && *q != ' ' && *q != '\n' && *q != '\r' && *q != '\t'))
+        return 0;
+    *code = neg ? (int64_t)(0 - v) : (int64_t)v;
+    return 1;
+}
+
+enum xr_sniff xr_sniff_response(const char *data, size_t len, int64_t *code, int *code_known)
+{
+    const char *p = data, *end = data + len;
+    *code = 0;
+    *code_known = 0;
+    if (len < 3 && memcmp(p, "\xef\xbb\xbf", len) == 0)
+        return XR_SNIFF_MORE; /* perhaps a byte order mark, cut short */
+    if (len >= 3 && memcmp(p, "\xef\xbb\xbf", 3) == 0)
+        p += 3;
+    if (sniff_skip_prolog(&p, end) != 0)
+        return XR_SNIFF_MORE;
+    int r = sniff_opens(p, end, "<methodResponse");
+    if (r <= 0)
+        return r < 0 ? XR_SNIFF_MORE : XR_SNIFF_NOT_FAULT;
+    p = memchr(p, '>', (size_t)(end - p));
+    if (p == NULL)
+        return XR_SNIFF_MORE;
+    p++;
+    if (sniff_skip_prolog(&p, end) != 0)
+        return XR_SNIFF_MORE;
+    r = sniff_opens(p, end, "<fault");
+    if (r <= 0)
+        return r < 0 ? XR_SNIFF_MORE : XR_SNIFF_NOT_FAULT;
+    *code_known = sniff_fault_code(p, end, code);
+    return XR_SNIFF_FAULT;
+}

@@ -161,6 +161,20 @@ int xr_parse_response_flags(struct arena *a, const char *body, size_t len,
                             const struct xr_limits *lim, int flags, struct xr_response *out,
                             struct xr_error *err);
 
+/*
+ * A look at the start of an answer the proxy streams without reading it:
+ * is it a fault? Skips a byte order mark, the XML declaration, comments
+ * and blanks, then expects <methodResponse> and tells <fault> from
+ * <params>. For a fault, the faultCode's integer is looked for in the same
+ * bytes. Returns XR_SNIFF_MORE when `len` bytes are not enough to tell
+ * (the caller may try again with more), XR_SNIFF_FAULT with *code set
+ * (*code_known 0 when the code was not within the bytes), or XR_SNIFF_NOT_FAULT
+ * for a result or anything that is no methodResponse. Never allocates;
+ * for figures and logs only: routing and events use xr_parse_response().
+ */
+enum xr_sniff { XR_SNIFF_NOT_FAULT = 0, XR_SNIFF_FAULT, XR_SNIFF_MORE };
+enum xr_sniff xr_sniff_response(const char *data, size_t len, int64_t *code, int *code_known);
+
 /* Appends "<?xml ...?><methodCall>...</methodCall>" for method(params). */
 void xr_write_call(struct buf *out, const char *method, size_t method_len,
                    const struct xr_value *params);

@@ -2380,6 +2380,378 @@ START_TEST(doubles_are_read_exactly_as_strtod_reads_them)
 }
 END_TEST
 
+/* ---- xr_sniff_response: a glance at a streamed answer ---------------------- */
+
+static const char *sniff_name(enum xr_sniff r)
+{
+    return r == XR_SNIFF_FAULT ? "FAULT" : r == XR_SNIFF_MORE ? "MORE" : "NOT_FAULT";
+}
+
+/* Sniffs len bytes of doc, checking that code and code_known are always
+ * set (to 0 unless a code was read). */
+static enum xr_sniff sniff(const char *doc, size_t len, int64_t *code, int *known)
+{
+    *code = 12345;
+    *known = -1;
+    enum xr_sniff r = xr_sniff_response(doc, len, code, known);
+    ck_assert_msg(*known == 0 || *known == 1, "code_known %d", *known);
+    if (r != XR_SNIFF_FAULT || !*known)
+        ck_assert_msg(*code == 0, "code %lld without one", (long long)*code);
+    if (r != XR_SNIFF_FAULT)
+        ck_assert_int_eq(*known, 0);
+    return r;
+}
+
+#define FAULT_STRUCT(code_value, string_value)                                                     \
+    "<value><struct><member><name>faultCode</name><value>" code_value                              \
+    "</value></member><member><name>faultString</name><value>" string_value                        \
+    "</value></member></struct></value>"
+
+START_TEST(sniff_reads_the_fault_code_however_it_is_typed)
+{
+    static const struct {
+        const char *doc;
+        int64_t code;
+    } faults[] = {
+        {"<?xml version=\"1.0\"?><methodResponse><fault>" FAULT_STRUCT(
+             "<int>4</int>", "<string>Too many parameters.</string>") "</fault></methodResponse>",
+         4},
+        {"<methodResponse><fault>" FAULT_STRUCT(
+             "<i4>-32601</i4>", "<string>no such method</string>") "</fault>"
+                                                                   "</methodResponse>",
+         -32601},
+        {"<methodResponse><fault>" FAULT_STRUCT("42", "boom") "</fault></methodResponse>", 42},
+        {"<methodResponse><fault>" FAULT_STRUCT("<i8>12345678901</i8>",
+                                                "<string>big</string>") "</fault>"
+                                                                        "</methodResponse>",
+         12345678901ll},
+        {"<methodResponse><fault>" FAULT_STRUCT("<int>+17</int>", "x") "</fault></methodResponse>",
+         17},
+        {"<methodResponse><fault>" FAULT_STRUCT("<int> -3 </int>", "x") "</fault></methodResponse>",
+         -3},
+        /* faultString first, then faultCode */
+        {"<methodResponse><fault><value><struct>"
+         "<member><name>faultString</name><value><string>Error 500 upstream</string></value>"
+         "</member><member><name>faultCode</name><value><int>-32500</int></value></member>"
+         "</struct></value></fault></methodResponse>",
+         -32500},
+        /* pretty-printed, as many servers write it */
+        {"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+         "<methodResponse>\n"
+         "  <fault>\n"
+         "    <value>\n"
+         "      <struct>\n"
+         "        <member>\n"
+         "          <name>faultCode</name>\n"
+         "          <value>\n"
+         "            <int>8002</int>\n"
+         "          </value>\n"
+         "        </member>\n"
+         "      </struct>\n"
+         "    </value>\n"
+         "  </fault>\n"
+         "</methodResponse>\n",
+         8002},
+    };
+    for (size_t i = 0; i < sizeof(faults) / sizeof(faults[0]); i++) {
+        int64_t code;
+        int known;
+        enum xr_sniff r = sniff(faults[i].doc, strlen(faults[i].doc), &code, &known);
+        ck_assert_msg(r == XR_SNIFF_FAULT, "%zu: %s for %s", i, sniff_name(r), faults[i].doc);
+        ck_assert_msg(known == 1, "%zu: no code in %s", i, faults[i].doc);
+        ck_assert_msg(code == faults[i].code, "%zu: code %lld, expected %lld", i, (long long)code,
+                      (long long)faults[i].code);
+    }
+
+    /* And what the proxy itself writes. */
+    const int64_t codes[] = {0, 1, -1, -32601, 2147483647, -2147483648ll};
+    for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
+        struct buf doc = BUF_INIT;
+        xr_write_fault(&doc, codes[i], "a <message> & more", 18);
+        int64_t code;
+        int known;
+        ck_assert_int_eq(sniff(doc.data, doc.len, &code, &known), XR_SNIFF_FAULT);
+        ck_assert_int_eq(known, 1);
+        ck_assert_int_eq(code, codes[i]);
+        buf_dispose(&doc);
+    }
+}
+END_TEST
+
+START_TEST(sniff_says_a_result_is_no_fault)
+{
+    static const char *const results[] = {
+        "<?xml version=\"1.0\"?><methodResponse><params><param><value><int>4</int></value>"
+        "</param></params></methodResponse>",
+        "<methodResponse>\n  <params/>\n</methodResponse>",
+        /* a result that speaks of faults */
+        "<methodResponse><params><param><value><struct><member><name>faultCode</name><value>"
+        "<int>4</int></value></member></struct></value></param></params></methodResponse>",
+        "<methodResponse><params><param><value><string>&lt;fault&gt;</string></value></param>"
+        "</params></methodResponse>",
+        /* a comment that looks like a fault */
+        "<methodResponse><!-- <fault> --><params><param><value>1</value></param></params>"
+        "</methodResponse>",
+        "<methodResponse><faults/></methodResponse>",
+    };
+    for (size_t i = 0; i < sizeof(results) / sizeof(results[0]); i++) {
+        int64_t code;
+        int known;
+        enum xr_sniff r = sniff(results[i], strlen(results[i]), &code, &known);
+        ck_assert_msg(r == XR_SNIFF_NOT_FAULT, "%s for %s", sniff_name(r), results[i]);
+    }
+    struct buf doc = BUF_INIT;
+    struct xr_response ok = {.result = xr_value_new_string(arena, XR_STRING, "faultCode", 9)};
+    xr_write_response(&doc, &ok);
+    int64_t code;
+    int known;
+    ck_assert_int_eq(sniff(doc.data, doc.len, &code, &known), XR_SNIFF_NOT_FAULT);
+    buf_dispose(&doc);
+}
+END_TEST
+
+START_TEST(sniff_says_what_is_no_method_response_is_no_fault)
+{
+    static const char *const others[] = {
+        "<methodCall><methodName>a</methodName></methodCall>",
+        "<?xml version=\"1.0\"?><methodCall><methodName>fault</methodName></methodCall>",
+        "<html><body>502 Bad Gateway</body></html>",
+        "<!DOCTYPE html><html></html>",
+        "{\"faultCode\": 4}",
+        "HTTP/1.1 200 OK\r\n",
+        "Internal Server Error",
+        "<methodResponsex><fault></fault></methodResponsex>",
+        "<fault><value><int>1</int></value></fault>",
+        "\xef\xbb\xbf{}",
+    };
+    for (size_t i = 0; i < sizeof(others) / sizeof(others[0]); i++) {
+        int64_t code;
+        int known;
+        enum xr_sniff r = sniff(others[i], strlen(others[i]), &code, &known);
+        ck_assert_msg(r == XR_SNIFF_NOT_FAULT, "%s for %s", sniff_name(r), others[i]);
+    }
+}
+END_TEST
+
+START_TEST(sniff_skips_the_bom_declaration_comments_and_blanks)
+{
+    static const char *const faults[] = {
+        "\xef\xbb\xbf<methodResponse><fault>" FAULT_STRUCT("<int>9</int>", "x") "</fault>"
+                                                                                "</methodResponse>",
+        "\xef\xbb\xbf<?xml version=\"1.0\"?>\r\n<!-- made by the monolith -->\n\t "
+        "<methodResponse >\n<!-- a fault follows -->\r\n  <fault >" FAULT_STRUCT(
+            "<int>9</int>", "x") "</fault>"
+                                 "</methodResponse>",
+        "<!----><?xml version=\"1.0\"?><!-- a --><!-- b --><methodResponse><?pi x?>"
+        "<fault>" FAULT_STRUCT("<int>9</int>", "x") "</fault></methodResponse>",
+        "\n\n   <methodResponse>\t\t<fault>\n" FAULT_STRUCT("<int>9</int>",
+                                                            "x") "</fault>"
+                                                                 "</methodResponse>",
+    };
+    for (size_t i = 0; i < sizeof(faults) / sizeof(faults[0]); i++) {
+        int64_t code;
+        int known;
+        enum xr_sniff r = sniff(faults[i], strlen(faults[i]), &code, &known);
+        ck_assert_msg(r == XR_SNIFF_FAULT, "%zu: %s", i, sniff_name(r));
+        ck_assert_int_eq(known, 1);
+        ck_assert_int_eq(code, 9);
+    }
+}
+END_TEST
+
+START_TEST(sniff_a_fault_without_a_readable_code)
+{
+    static const char *const faults[] = {
+        "<methodResponse><fault></fault></methodResponse>",
+        "<methodResponse><fault/></methodResponse>",
+        "<methodResponse><fault><value><struct><member><name>faultString</name><value><string>"
+        "no code</string></value></member></struct></value></fault></methodResponse>",
+        "<methodResponse><fault>" FAULT_STRUCT("<string>E_BAD</string>",
+                                               "<string>bad</string>") "</fault>"
+                                                                       "</methodResponse>",
+        "<methodResponse><fault>" FAULT_STRUCT("<int></int>", "x") "</fault></methodResponse>",
+        "<methodResponse><fault>" FAULT_STRUCT("<int>-</int>", "x") "</fault></methodResponse>",
+    };
+    for (size_t i = 0; i < sizeof(faults) / sizeof(faults[0]); i++) {
+        int64_t code;
+        int known;
+        enum xr_sniff r = sniff(faults[i], strlen(faults[i]), &code, &known);
+        ck_assert_msg(r == XR_SNIFF_FAULT, "%zu: %s", i, sniff_name(r));
+        ck_assert_msg(known == 0, "%zu: code %lld read", i, (long long)code);
+    }
+}
+END_TEST
+
+/*
+ * Every prefix of a document, as a stream hands it over: MORE while the
+ * bytes cannot tell, never the wrong answer, and once they can, the right
+ * one for good. `decided` is where the answer must be known at the latest
+ * (the opening element and a byte after it); the code, once read, is the
+ * right one as soon as its digits are over.
+ */
+static void sniff_every_prefix(const char *doc, size_t from, enum xr_sniff want, int64_t want_code)
+{
+    size_t len = strlen(doc);
+    const char *tag = want == XR_SNIFF_FAULT ? "<fault" : "<params";
+    const char *at = strstr(strstr(doc, "<methodResponse"), tag);
+    ck_assert_ptr_nonnull(at);
+    size_t opens = (size_t)(at - doc), decided = opens + strlen(tag) + 2;
+    const char *digits_end = NULL;
+    if (want == XR_SNIFF_FAULT) {
+        const char *c = strstr(doc, "faultCode");
+        ck_assert_ptr_nonnull(c);
+        c = strstr(c, "<int>");
+        ck_assert_ptr_nonnull(c);
+        digits_end = strchr(c + 5, '<');
+    }
+    int decided_at = -1;
+    for (size_t cut = from; cut <= len; cut++) {
+        int64_t code;
+        int known;
+        enum xr_sniff r = sniff(doc, cut, &code, &known);
+        ck_assert_msg(r == want || r == XR_SNIFF_MORE, "%zu of %zu bytes: %s", cut, len,
+                      sniff_name(r));
+        /* A fault is known once "<fault" is whole; a result as soon as a
+         * byte after the '<' is no "<fault"'s. */
+        if (cut < opens + (want == XR_SNIFF_FAULT ? strlen(tag) : 2))
+            ck_assert_msg(r == XR_SNIFF_MORE, "%zu bytes ('%.*s'): %s before it can know", cut,
+                          (int)cut, doc, sniff_name(r));
+        if (cut >= decided)
+            ck_assert_msg(r == want, "%zu bytes ('%.*s'): still %s", cut, (int)cut, doc,
+                          sniff_name(r));
+        if (r == want && decided_at < 0)
+            decided_at = (int)cut;
+        if (decided_at >= 0)
+            ck_assert_msg(r == want, "%zu bytes: %s after knowing", cut, sniff_name(r));
+        if (want == XR_SNIFF_FAULT && cut > (size_t)(digits_end - doc)) {
+            ck_assert_msg(known == 1, "%zu bytes: the code is there but not read", cut);
+            ck_assert_int_eq(code, want_code);
+        }
+    }
+    ck_assert_int_ge(decided_at, 0);
+}
+
+static const char streamed_fault[] =
+    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<!-- monolith 4.2 -->\n"
+    "<methodResponse>\n  <fault>\n    <value><struct>\n"
+    "      <member><name>faultCode</name><value><int>-32601</int></value></member>\n"
+    "      <member><name>faultString</name><value><string>no such method</string></value>"
+    "</member>\n    </struct></value>\n  </fault>\n</methodResponse>\n";
+
+START_TEST(sniff_every_prefix_of_a_fault)
+{
+    sniff_every_prefix(streamed_fault, 0, XR_SNIFF_FAULT, -32601);
+    sniff_every_prefix("<methodResponse><fault><value><struct><member><name>faultCode</name>"
+                       "<value><int>4</int></value></member></struct></value></fault>"
+                       "</methodResponse>",
+                       0, XR_SNIFF_FAULT, 4);
+    /* With a byte order mark: from the first byte after it (cuts inside
+     * it: sniff_a_cut_inside_the_bom_is_more). */
+    struct buf bom = BUF_INIT;
+    buf_append_str(&bom, "\xef\xbb\xbf");
+    buf_append_str(&bom, streamed_fault);
+    sniff_every_prefix(buf_cstr(&bom), 3, XR_SNIFF_FAULT, -32601);
+    buf_dispose(&bom);
+}
+END_TEST
+
+START_TEST(sniff_every_prefix_of_a_result)
+{
+    sniff_every_prefix("<?xml version=\"1.0\"?>\n<!-- x -->\n<methodResponse>\n <params><param>"
+                       "<value><int>4</int></value></param></params></methodResponse>\n",
+                       0, XR_SNIFF_NOT_FAULT, 0);
+    /* A call: never a fault, whatever the cut. */
+    static const char call_doc[] = "<?xml version=\"1.0\"?><methodCall><methodName>x</methodName>"
+                                   "</methodCall>";
+    for (size_t cut = 0; cut <= sizeof(call_doc) - 1; cut++) {
+        int64_t code;
+        int known;
+        ck_assert_int_ne(sniff(call_doc, cut, &code, &known), XR_SNIFF_FAULT);
+    }
+    int64_t code;
+    int known;
+    ck_assert_int_eq(sniff(call_doc, sizeof(call_doc) - 1, &code, &known), XR_SNIFF_NOT_FAULT);
+    /* Nothing at all, an unfinished declaration or comment: MORE. */
+    const char *more[] = {"",
+                          "   \n",
+                          "<",
+                          "<?xml version=\"1.0\"",
+                          "<!-- still",
+                          "<!-",
+                          "<methodResp",
+                          "<methodResponse><!-- x",
+                          "<methodResponse>  "};
+    for (size_t i = 0; i < sizeof(more) / sizeof(more[0]); i++)
+        ck_assert_msg(sniff(more[i], strlen(more[i]), &code, &known) == XR_SNIFF_MORE, "'%s'",
+                      more[i]);
+}
+END_TEST
+
+START_TEST(sniff_a_cut_inside_the_bom_is_more)
+{
+    static const char doc[] = "\xef\xbb\xbf<methodResponse><fault></fault></methodResponse>";
+    for (size_t cut = 1; cut < 3; cut++) {
+        int64_t code;
+        int known;
+        enum xr_sniff r = sniff(doc, cut, &code, &known);
+        ck_assert_msg(r == XR_SNIFF_MORE, "%zu bytes of a BOM: %s", cut, sniff_name(r));
+    }
+}
+END_TEST
+
+START_TEST(sniff_a_code_cut_short_is_not_read)
+{
+    /* The bytes end inside the digits: the code is not known yet. */
+    static const char doc[] = "<methodResponse><fault><value><struct><member><name>faultCode"
+                              "</name><value><int>-32601</int>";
+    const char *digits = strstr(doc, "-32601");
+    for (size_t n = 1; n <= 6; n++) {
+        int64_t code;
+        int known;
+        size_t cut = (size_t)(digits - doc) + n;
+        ck_assert_int_eq(sniff(doc, cut, &code, &known), XR_SNIFF_FAULT);
+        ck_assert_msg(!known || code == -32601, "%zu bytes: code %lld", cut, (long long)code);
+    }
+}
+END_TEST
+
+START_TEST(sniff_a_code_is_the_fault_codes_own)
+{
+    /* faultCode is no integer: the number of another member is not it. */
+    static const char doc[] = "<methodResponse><fault>" FAULT_STRUCT(
+        "<string>E_BAD</string>", "500 Internal Server Error") "</fault></methodResponse>";
+    int64_t code;
+    int known;
+    ck_assert_int_eq(sniff(doc, sizeof(doc) - 1, &code, &known), XR_SNIFF_FAULT);
+    ck_assert_msg(known == 0, "code %lld read from faultString", (long long)code);
+}
+END_TEST
+
+START_TEST(sniff_reads_every_digit_of_an_i8_code)
+{
+    static const struct {
+        const char *doc;
+        int64_t code;
+    } faults[] = {
+        {"<methodResponse><fault>" FAULT_STRUCT("<i8>1234567890123456789</i8>",
+                                                "x") "</fault></methodResponse>",
+         1234567890123456789ll},
+        {"<methodResponse><fault>" FAULT_STRUCT("<i8>-9223372036854775808</i8>",
+                                                "x") "</fault></methodResponse>",
+         INT64_MIN},
+    };
+    for (size_t i = 0; i < sizeof(faults) / sizeof(faults[0]); i++) {
+        int64_t code;
+        int known;
+        ck_assert_int_eq(sniff(faults[i].doc, strlen(faults[i].doc), &code, &known),
+                         XR_SNIFF_FAULT);
+        ck_assert_int_eq(known, 1);
+        ck_assert_msg(code == faults[i].code, "%lld, expected %lld", (long long)code,
+                      (long long)faults[i].code);
+    }
+}
+END_TEST
+
 Suite *xmlrpc_suite(void)
 {
     Suite *s = suite_create("xmlrpc");
@@ -2445,5 +2817,22 @@ Suite *xmlrpc_suite(void)
     tcase_add_test(tc, fast_path_method_only_stops_after_the_method_name);
     tcase_add_test(tc, fast_path_agrees_with_libxml2_on_generated_documents);
     suite_add_tcase(s, tc);
+
+    tc = tcase_create("sniff");
+    tcase_set_timeout(tc, UNIT_TIMEOUT);
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, sniff_reads_the_fault_code_however_it_is_typed);
+    tcase_add_test(tc, sniff_says_a_result_is_no_fault);
+    tcase_add_test(tc, sniff_says_what_is_no_method_response_is_no_fault);
+    tcase_add_test(tc, sniff_skips_the_bom_declaration_comments_and_blanks);
+    tcase_add_test(tc, sniff_a_fault_without_a_readable_code);
+    tcase_add_test(tc, sniff_every_prefix_of_a_fault);
+    tcase_add_test(tc, sniff_every_prefix_of_a_result);
+    tcase_add_test(tc, sniff_a_cut_inside_the_bom_is_more);
+    tcase_add_test(tc, sniff_a_code_cut_short_is_not_read);
+    tcase_add_test(tc, sniff_a_code_is_the_fault_codes_own);
+    tcase_add_test(tc, sniff_reads_every_digit_of_an_i8_code);
+    suite_add_tcase(s, tc);
+
     return s;
 }
