@@ -2,6 +2,8 @@
 
 #include "common/clock.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -66,4 +68,20 @@ void log_msg(enum log_level level, const char *fmt, ...)
      * that could interleave with another thread's line. */
     ssize_t w = write(STDERR_FILENO, line, n);
     (void)w;
+}
+
+int log_redirect(const char *path, char *err, size_t errlen)
+{
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+    if (fd < 0) {
+        snprintf(err, errlen, "error_log %s: %s", path, strerror(errno));
+        return -1;
+    }
+    /* In place under the same number: a thread writing meanwhile writes
+     * whole lines to the old file or the new one. */
+    int rc = dup2(fd, STDERR_FILENO) < 0 ? -1 : 0;
+    if (rc != 0)
+        snprintf(err, errlen, "error_log %s: %s", path, strerror(errno));
+    close(fd);
+    return rc;
 }

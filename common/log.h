@@ -2,7 +2,9 @@
  * log: the error log.
  *
  * One line per message on stderr, written with a single write(2) so lines
- * from different threads never interleave:
+ * from different threads never interleave (`error_log PATH` makes a file
+ * the process's stderr, so whatever a library writes there lands in it
+ * too):
  *     2026-11-21T10:00:00.123Z [warn] upstream legacy: connection refused
  * The level is process-wide state, set once at start and on reload through
  * log_set_level(); reading it is a relaxed atomic load, cheap enough to test
@@ -10,6 +12,8 @@
  */
 #ifndef STRANGLER_COMMON_LOG_H
 #define STRANGLER_COMMON_LOG_H
+
+#include <stddef.h>
 
 enum log_level {
     LOG_LEVEL_ERROR = 0,
@@ -26,6 +30,11 @@ int log_level_parse(const char *name, enum log_level *out);
 
 /* Nonzero when a message at `level` would be written. */
 int log_enabled(enum log_level level);
+
+/* Makes `path` the process's standard error, opened for appending (at start
+ * and again on SIGUSR1, after logrotate moved the file). Returns 0, or -1
+ * with the reason in err and stderr unchanged. */
+int log_redirect(const char *path, char *err, size_t errlen);
 
 void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
