@@ -202,6 +202,17 @@ class Demo:
         say(f"   the stock service answered {served} stock.get calls itself (its log)")
         say(f"   stock.adjust still goes to the legacy: "
             f"{client.stock.adjust('SAW-010', -1)}")
+
+        step(4, "what share of the traffic is strangled, and what to strangle next")
+        argv = [os.path.join(self.build, "strangler"), "-c", config, "methods"]
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+        if out.returncode != 0:
+            raise SystemExit(f"demo: strangler methods failed: {out.stderr.strip()}")
+        say("   $ strangler -c routes.conf methods")
+        for line in out.stdout.splitlines():
+            say(f"   {line}")
+        say(f"   the same, live, with a flip control per route: "
+            f"http://127.0.0.1:{self.ports_['admin']}/ (and /metrics for Prometheus)")
         say()
         say("The route is flipped and no client changed. Logs: " + self.dir)
 

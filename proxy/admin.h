@@ -9,14 +9,18 @@
  *   GET  /routes/NAME      one of them
  *   PUT  /routes/NAME      {"action": "stock-svc"}: a flip (control.h)
  *   POST /reload           re-reads routes.conf
- *   GET  /metrics          route counters and the event pipeline's figures
- *                          (spool, publisher), Prometheus text format
+ *   GET  /metrics          traffic, routes, the event pipeline and config
+ *                          changes, Prometheus text format (promtext.h)
+ *   GET  /methods          the method inventory (inventory.h): every method
+ *                          seen, its figures and who serves it now
+ *   GET  /                 the migration dashboard (dashboard.h), whose
+ *                          files need no token (they hold no data)
  *   POST /events/replay    {"since": "2026-11-21T10:00:00Z", "type": "GLOB"}
  *                          (both optional): publishes the retained events
  *                          again (eventlog.h); runs on a thread of its own
  *                          and answers when done, 409 while one runs
  *
- * Every request but /healthz carries `Authorization: Bearer SECRET` when
+ * Every request but /healthz and the dashboard's files carries `Authorization: Bearer SECRET` when
  * routes.conf names tokens; the secret is compared in constant time against
  * each token, and the matching token's name is who the audit log credits.
  * Tokens are read from the snapshot in force, so a reload rotates them, as
@@ -42,6 +46,7 @@
 #include "interceptors/publisher.h"
 #include "interceptors/spool.h"
 #include "proxy/control.h"
+#include "proxy/inventory.h"
 
 #include <event2/event.h>
 #include <stddef.h>
@@ -72,6 +77,10 @@ struct admin_events {
 /* Until this is called, /metrics has no event figures and a replay gets 503. */
 void admin_attach_events(struct admin *a, const struct admin_events *events);
 
+/* The method inventory GET /methods reports (borrowed; NULL: none, and
+ * /methods answers 404 saying max_methods is 0). */
+void admin_attach_inventory(struct admin *a, struct inventory *inv);
+
 /* Stops listening and closes connections. NULL is a no-op. */
 void admin_free(struct admin *a);
 
@@ -84,6 +93,17 @@ const char *admin_address(const struct admin *a);
  * counters, and changed (the last flip or reload that moved it, or null).
  */
 void admin_write_route(struct buf *out, const struct route *r, const struct control_audit *changed);
+
+/* Who serves route r's calls now: "new" or "legacy" (its upstream's role;
+ * a shadow's or fallback's primary), or "canary" for a canary's split. */
+const char *admin_route_side(const struct route *r);
+
+/*
+ * Appends GET /methods' JSON: the inventory report r, each method with who
+ * serves it now under cfg's routes, and the totals.
+ */
+void admin_write_methods(struct buf *out, const struct config *cfg,
+                         const struct inventory_report *r, int64_t now_us);
 
 /*
  * Which token `authorization` (the header's value, NULL when absent)

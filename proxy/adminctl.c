@@ -43,12 +43,14 @@ enum command {
     CMD_FLIP,
     CMD_RELOAD,
     CMD_REPLAY, /* events replay */
+    CMD_METHODS,
 };
 
 const char adminctl_usage[] =
     "       strangler [-c FILE] routes [--json] [--admin HOST:PORT] [--token-file PATH]\n"
     "       strangler [-c FILE] flip NAME ACTION... [--admin HOST:PORT] [--token-file PATH]\n"
     "       strangler [-c FILE] reload [--admin HOST:PORT] [--token-file PATH]\n"
+    "       strangler [-c FILE] methods [--json] [--admin HOST:PORT] [--token-file PATH]\n"
     "       strangler [-c FILE] events replay [--since TIME|SPAN] [--type GLOB]\n"
     "                 [--admin HOST:PORT] [--token-file PATH]\n";
 
@@ -163,15 +165,18 @@ enum column {
     COL_FAULTS,
     COL_ERRORS,
     COL_EVENTS,
-    NCOLS,
+    NCOLS_ROUTES,
 };
 
-static const char *const column_titles[NCOLS] = {
+static const char *const route_titles[NCOLS_ROUTES] = {
     "ROUTE", "MATCH", "ACTION", "REQUESTS", "FAULTS", "ERRORS", "EVENTS",
 };
 
+/* The widest table printed (routes and methods share the code). */
+#define NCOLS 10
+
 /* The "counters" member for each number column, from COL_REQUESTS on. */
-static const char *const counter_keys[NCOLS - COL_REQUESTS] = {
+static const char *const counter_keys[NCOLS_ROUTES - COL_REQUESTS] = {
     "requests",
     "faults",
     "errors",
@@ -257,7 +262,7 @@ static int fill_row(struct json_object *route, struct row *r)
     }
     r->width[COL_ACTION] = append_text(&r->cell[COL_ACTION], action != NULL ? action : "");
 
-    for (int c = COL_REQUESTS; c < NCOLS; c++) {
+    for (int c = COL_REQUESTS; c < NCOLS_ROUTES; c++) {
         int64_t n = 0;
         if (counters != NULL && member_i64(counters, counter_keys[c - COL_REQUESTS], &n) != 0)
             return -1;
@@ -275,19 +280,29 @@ static void append_spaces(struct buf *b, size_t n)
         buf_append_char(b, ' ');
 }
 
+/* A table the commands print: its columns, the first of the numbers
+ * (flush right), and how a row is read from one element of the array. */
+struct table {
+    int ncols;
+    const char *const *titles;
+    int first_number;
+    int (*fill)(struct json_object *element, struct row *r);
+};
+
 /* Two blanks between columns; numbers flush right so their digits line
  * up; nothing after the last column but the note, so lines carry no
  * trailing blanks. */
-static void render_row(struct buf *out, const struct row *r, const size_t *width)
+static void render_row(struct buf *out, const struct table *t, const struct row *r,
+                       const size_t *width)
 {
-    for (int c = 0; c < NCOLS; c++) {
+    for (int c = 0; c < t->ncols; c++) {
         size_t pad = width[c] - r->width[c];
         if (c > 0)
             buf_append_str(out, "  ");
-        if (c >= COL_REQUESTS)
+        if (c >= t->first_number)
             append_spaces(out, pad);
         buf_append(out, r->cell[c].data, r->cell[c].len);
-        if (c < COL_REQUESTS)
+        if (c < t->first_number)
             append_spaces(out, pad);
     }
     if (r->note.len > 0) {
@@ -302,41 +317,164 @@ static void render_row(struct buf *out, const struct row *r, const size_t *width
  * grows with the text printed and not with a row struct per element of an
  * array whose length the peer chose.
  */
-int adminctl_format_routes(const char *json, size_t len, struct buf *out)
+static int format_table(struct json_object *array, const struct table *t, struct buf *out)
 {
-    struct json_object *doc = parse_json(json, len);
     struct row r = {0};
     struct buf text = BUF_INIT;
     size_t width[NCOLS] = {0};
-    size_t n = 0;
+    size_t n = json_object_array_length(array);
     int rc = -1;
 
-    if (doc == NULL || !json_object_is_type(doc, json_type_array))
-        goto out;
-    n = json_object_array_length(doc);
-    for (int c = 0; c < NCOLS; c++)
-        width[c] = strlen(column_titles[c]);
+    for (int c = 0; c < t->ncols; c++)
+        width[c] = strlen(t->titles[c]);
     for (size_t i = 0; i < n; i++) {
         row_clear(&r);
-        if (fill_row(json_object_array_get_idx(doc, i), &r) != 0)
+        if (t->fill(json_object_array_get_idx(array, i), &r) != 0)
             goto out;
-        for (int c = 0; c < NCOLS; c++)
+        for (int c = 0; c < t->ncols; c++)
             if (r.width[c] > width[c])
                 width[c] = r.width[c];
     }
     row_clear(&r);
-    for (int c = 0; c < NCOLS; c++)
-        r.width[c] = append_text(&r.cell[c], column_titles[c]);
-    render_row(&text, &r, width);
+    for (int c = 0; c < t->ncols; c++)
+        r.width[c] = append_text(&r.cell[c], t->titles[c]);
+    render_row(&text, t, &r, width);
     for (size_t i = 0; i < n; i++) {
         row_clear(&r);
-        fill_row(json_object_array_get_idx(doc, i), &r); /* succeeded above */
-        render_row(&text, &r, width);
+        t->fill(json_object_array_get_idx(array, i), &r); /* succeeded above */
+        render_row(&text, t, &r, width);
     }
     buf_append(out, text.data, text.len);
     rc = 0;
 out:
     row_dispose(&r);
+    buf_dispose(&text);
+    return rc;
+}
+
+static const struct table routes_table = {NCOLS_ROUTES, route_titles, COL_REQUESTS, fill_row};
+
+int adminctl_format_routes(const char *json, size_t len, struct buf *out)
+{
+    struct json_object *doc = parse_json(json, len);
+    int rc = -1;
+    if (doc != NULL && json_object_is_type(doc, json_type_array))
+        rc = format_table(doc, &routes_table, out);
+    json_object_put(doc);
+    return rc;
+}
+
+/* ---- methods -------------------------------------------------------------- */
+
+enum method_column {
+    MCOL_METHOD = 0,
+    MCOL_SIDE,
+    MCOL_ROUTE,
+    MCOL_CALLS, /* numbers from here on */
+    MCOL_FAULTS,
+    MCOL_ERRORS,
+    MCOL_NEW,
+    MCOL_P50,
+    MCOL_P99,
+    NCOLS_METHODS,
+};
+
+static const char *const method_titles[NCOLS_METHODS] = {
+    "METHOD", "SIDE", "ROUTE", "CALLS", "FAULTS", "ERRORS", "NEW%", "P50MS", "P99MS",
+};
+
+static int member_double(struct json_object *obj, const char *key, double *out)
+{
+    struct json_object *v = NULL;
+    if (!json_object_object_get_ex(obj, key, &v) ||
+        (!json_object_is_type(v, json_type_double) && !json_object_is_type(v, json_type_int)))
+        return -1;
+    *out = json_object_get_double(v);
+    return 0;
+}
+
+static void put_cell_text(struct row *r, int c, const char *s)
+{
+    r->width[c] = append_text(&r->cell[c], s != NULL ? s : "-");
+}
+
+static void put_cell_number(struct row *r, int c, const char *fmt, double v)
+{
+    buf_appendf(&r->cell[c], fmt, v);
+    r->width[c] = r->cell[c].len;
+}
+
+/* Fills r from one element of "methods"; -1 when it is not a method. */
+static int fill_method_row(struct json_object *m, struct row *r)
+{
+    const char *method = NULL, *side = NULL, *route = NULL, *last = NULL;
+    int64_t calls = 0, faults = 0, errors = 0;
+    double share = 0, p50 = 0, p99 = 0;
+    struct json_object *latency = NULL;
+    if (m == NULL || !json_object_is_type(m, json_type_object) ||
+        member_string(m, "method", &method) != 0 || method == NULL ||
+        member_string(m, "side", &side) != 0 || member_string(m, "route", &route) != 0 ||
+        member_string(m, "last_seen", &last) != 0 || member_i64(m, "calls", &calls) != 0 ||
+        member_i64(m, "faults", &faults) != 0 || member_i64(m, "errors", &errors) != 0 ||
+        member_double(m, "new_share", &share) != 0 ||
+        member(m, "latency_ms", json_type_object, &latency) != 0 || latency == NULL ||
+        member_double(latency, "p50", &p50) != 0 || member_double(latency, "p99", &p99) != 0)
+        return -1;
+    put_cell_text(r, MCOL_METHOD, method);
+    put_cell_text(r, MCOL_SIDE, side);
+    put_cell_text(r, MCOL_ROUTE, route);
+    put_cell_number(r, MCOL_CALLS, "%.0f", (double)calls);
+    put_cell_number(r, MCOL_FAULTS, "%.0f", (double)faults);
+    put_cell_number(r, MCOL_ERRORS, "%.0f", (double)errors);
+    put_cell_number(r, MCOL_NEW, "%.1f", share * 100);
+    put_cell_number(r, MCOL_P50, "%.2f", p50);
+    put_cell_number(r, MCOL_P99, "%.2f", p99);
+    if (last != NULL) {
+        buf_append_str(&r->note, "last ");
+        append_text(&r->note, last);
+    }
+    return 0;
+}
+
+static const struct table methods_table = {NCOLS_METHODS, method_titles, MCOL_CALLS,
+                                           fill_method_row};
+
+int adminctl_format_methods(const char *json, size_t len, struct buf *out)
+{
+    struct json_object *doc = parse_json(json, len);
+    struct json_object *methods = NULL, *totals = NULL;
+    const char *since = NULL;
+    int64_t calls = 0, new_calls = 0, legacy_calls = 0, untracked = 0;
+    double share = 0;
+    struct buf text = BUF_INIT;
+    int rc = -1;
+
+    if (doc == NULL || !json_object_is_type(doc, json_type_object) ||
+        member(doc, "methods", json_type_array, &methods) != 0 || methods == NULL ||
+        member(doc, "totals", json_type_object, &totals) != 0 || totals == NULL ||
+        member_string(doc, "since", &since) != 0 ||
+        member_i64(doc, "untracked_calls", &untracked) != 0 ||
+        member_i64(totals, "calls", &calls) != 0 ||
+        member_i64(totals, "new_calls", &new_calls) != 0 ||
+        member_i64(totals, "legacy_calls", &legacy_calls) != 0 ||
+        member_double(totals, "new_share", &share) != 0)
+        goto out;
+    /* The headline first: how much of the traffic is strangled. */
+    buf_appendf(&text,
+                "%.1f%% of answered calls served by new services (%" PRId64 " new, %" PRId64
+                " legacy; %" PRId64 " calls since ",
+                share * 100, new_calls, legacy_calls, calls);
+    append_text(&text, since != NULL ? since : "?");
+    buf_append_str(&text, ")\n");
+    if (untracked > 0)
+        buf_appendf(&text, "%" PRId64 " calls of methods beyond max_methods are not listed\n",
+                    untracked);
+    /* Nothing reaches out unless the whole answer could be read. */
+    if (format_table(methods, &methods_table, &text) != 0)
+        goto out;
+    buf_append(out, text.data, text.len);
+    rc = 0;
+out:
     buf_dispose(&text);
     json_object_put(doc);
     return rc;
@@ -563,7 +701,7 @@ struct options {
     enum command command;
     const char *admin;      /* --admin HOST:PORT, NULL: from the config */
     const char *token_file; /* --token-file PATH */
-    int json;               /* routes --json */
+    int json;               /* routes --json, methods --json */
     const char *since;      /* events replay --since */
     const char *type;       /* events replay --type */
     const char **words;     /* the arguments that are not options, argc entries */
@@ -640,6 +778,7 @@ static int parse_options(int argc, char **argv, struct options *o)
         {"flip", CMD_FLIP, 2, INT_MAX},
         {"reload", CMD_RELOAD, 0, 0},
         {"events", CMD_REPLAY, 1, 1}, /* the word is "replay" (tail reads files: eventlog.h) */
+        {"methods", CMD_METHODS, 0, 0},
     };
     int only_words = 0, min_words = 0, max_words = 0;
 
@@ -678,7 +817,8 @@ static int parse_options(int argc, char **argv, struct options *o)
             if (o->token_file != NULL)
                 return usage_error("--token-file is given twice");
             o->token_file = value;
-        } else if (strcmp(a, "--json") == 0 && o->command == CMD_ROUTES) {
+        } else if (strcmp(a, "--json") == 0 &&
+                   (o->command == CMD_ROUTES || o->command == CMD_METHODS)) {
             o->json = 1;
         } else if (o->command == CMD_REPLAY && take_value("--since", argc, argv, &i, &value)) {
             if (value == NULL || value[0] == '\0')
@@ -1012,6 +1152,9 @@ static int run_command(const struct options *o, const struct target *t)
     case CMD_ROUTES:
         buf_append_str(&path, "/routes");
         break;
+    case CMD_METHODS:
+        buf_append_str(&path, "/methods");
+        break;
     case CMD_FLIP:
         /* ACTION is routes.conf syntax and may be several words
          * (`shadow legacy stock-svc readonly`); the shell split them. */
@@ -1045,7 +1188,7 @@ static int run_command(const struct options *o, const struct target *t)
         goto out;
     }
 
-    if (call(t, method, buf_cstr(&path), o->command == CMD_ROUTES ? NULL : buf_cstr(&body),
+    if (call(t, method, buf_cstr(&path), strcmp(method, "GET") == 0 ? NULL : buf_cstr(&body),
              o->command == CMD_REPLAY ? REPLAY_TIMEOUT_MS : TOTAL_TIMEOUT_MS, &a) != 0)
         goto out;
     if (a.status >= 400 && a.status <= 599) {
@@ -1058,10 +1201,12 @@ static int run_command(const struct options *o, const struct target *t)
         goto out;
     }
     if (a.status >= 200 && a.status <= 299) {
-        if (o->command == CMD_ROUTES && o->json)
+        if ((o->command == CMD_ROUTES || o->command == CMD_METHODS) && o->json)
             formatted = adminctl_format_json(a.body.data, a.body.len, &text);
         else if (o->command == CMD_ROUTES)
             formatted = adminctl_format_routes(a.body.data, a.body.len, &text);
+        else if (o->command == CMD_METHODS)
+            formatted = adminctl_format_methods(a.body.data, a.body.len, &text);
         else if (o->command == CMD_FLIP)
             formatted = adminctl_format_flip(a.body.data, a.body.len, &text);
         else if (o->command == CMD_REPLAY)

@@ -55,6 +55,11 @@ int adminctl_main(const char *config_path, int argc, char **argv);
  */
 int adminctl_format_routes(const char *json, size_t len, struct buf *out);
 
+/* Formats GET /methods' JSON as the headline (the share of answered calls
+ * new services served) and a table of the methods, most called first.
+ * Returns 0, or -1 when the JSON is not what the proxy sends. */
+int adminctl_format_methods(const char *json, size_t len, struct buf *out);
+
 /*
  * Appends the JSON text re-indented for people, with a final newline
  * (`routes --json`). Returns 0, or -1 when it is not JSON (out untouched).

@@ -223,6 +223,7 @@ static void reply_error(struct client *c, int status, const char *reason)
     buf_append(&b, date, date_len);
     buf_appendf(&b, "\r\nstrangler: %s\n", reason);
     log_debug("client %s: %d %s", c->address, status, reason);
+    proxy_report_refused(c->w, c->address, status);
     c->state = CS_CLOSING;
     c->keep_alive = 0;
     event_del(&c->rev);

@@ -617,6 +617,7 @@ static int do_admin(struct parser *p, const struct directive *d, char **argv, in
 
 static const struct setting upstream_options[] = {
     {"kind", set_string, offsetof(struct upstream_def, kind), 0, 0, NULL},
+    {"role", set_string, offsetof(struct upstream_def, role), 0, 0, NULL},
     {"timeout", set_duration, offsetof(struct upstream_def, timeout_ms), 1, 3600000, NULL},
     {"connect_timeout", set_duration, offsetof(struct upstream_def, connect_timeout_ms), 1, 600000,
      NULL},
@@ -746,6 +747,16 @@ static int do_upstream(struct parser *p, const struct directive *d, char **argv,
             rc = -1;
         }
     }
+    /* A new service speaks JSON (DESIGN.md); role= says otherwise for one
+     * rewritten to speak XML-RPC itself, or for a JSON facade of the
+     * legacy. The share of traffic a migration has strangled counts by it. */
+    if (u->role == NULL)
+        u->role = mem_strdup(u->adapter != NULL ? "new" : "legacy");
+    if (strcmp(u->role, "new") != 0 && strcmp(u->role, "legacy") != 0) {
+        report(p, "upstream %s: role must be new or legacy (got '%s')", u->name, u->role);
+        rc = -1;
+    }
+    u->new_side = strcmp(u->role, "new") == 0;
     if (parse_upstream_url(p, u) != 0)
         rc = -1;
     return rc;
@@ -795,19 +806,52 @@ static const struct setting spool_options[] = {
     {NULL, NULL, 0, 0, 0, NULL},
 };
 
+/* A path from routes.conf: relative ones are relative to the file's folder. */
+static char *file_relative(const struct parser *p, const char *path)
+{
+    if (path[0] == '/' || p->base_dir == NULL)
+        return mem_strdup(path);
+    struct buf b = BUF_INIT;
+    buf_appendf(&b, "%s/%s", p->base_dir, path);
+    return buf_steal(&b);
+}
+
 static int do_spool(struct parser *p, const struct directive *d, char **argv, int argc)
 {
     (void)d;
     struct config *c = p->cfg;
     free(c->spool_dir);
-    if (argv[1][0] == '/' || p->base_dir == NULL) {
-        c->spool_dir = mem_strdup(argv[1]);
-    } else {
-        struct buf path = BUF_INIT;
-        buf_appendf(&path, "%s/%s", p->base_dir, argv[1]);
-        c->spool_dir = buf_steal(&path);
-    }
+    c->spool_dir = file_relative(p, argv[1]);
     return apply_options(p, "spool", argv + 2, argc - 2, spool_options, &c->spool);
+}
+
+#define ACCESS_LOG_FIELD(f) offsetof(struct config_access_log, f)
+static const struct setting access_log_options[] = {
+    {"buffer", set_size, ACCESS_LOG_FIELD(buffer_bytes), 0, 16 << 20, NULL},
+    {"flush", set_duration, ACCESS_LOG_FIELD(flush_ms), 1, 60000, NULL},
+    {NULL, NULL, 0, 0, 0, NULL},
+};
+
+/* `access_log PATH|stdout|off [buffer=SIZE] [flush=DURATION]` */
+static int do_access_log(struct parser *p, const struct directive *d, char **argv, int argc)
+{
+    (void)d;
+    struct config_access_log *a = &p->cfg->access_log;
+    free(a->path);
+    a->path = NULL;
+    if (strcmp(argv[1], "off") != 0)
+        a->path = strcmp(argv[1], "stdout") == 0 ? mem_strdup("stdout") : file_relative(p, argv[1]);
+    return apply_options(p, "access_log", argv + 2, argc - 2, access_log_options, a);
+}
+
+/* `error_log PATH|stderr` */
+static int do_error_log(struct parser *p, const struct directive *d, char **argv, int argc)
+{
+    (void)d;
+    (void)argc;
+    free(p->cfg->error_log);
+    p->cfg->error_log = strcmp(argv[1], "stderr") == 0 ? NULL : file_relative(p, argv[1]);
+    return 0;
 }
 
 static struct route *add_route(struct parser *p)
@@ -1366,6 +1410,9 @@ static const struct directive directives[] = {
     LIMIT("xml_max_elements", set_count, limits.xml_max_elements, 16, 100000000),
     LIMIT("max_multicall_calls", set_uint, limits.max_multicall_calls, 1, 100000),
     LIMIT("max_shadows", set_uint, limits.max_shadows, 0, 100000),
+    LIMIT("max_methods", set_count, max_methods, 0, 1000000),
+    {"access_log", 1, 3, do_access_log, 1, {0}},
+    {"error_log", 1, 1, do_error_log, 1, {0}},
 };
 
 #define NDIRECTIVES (sizeof(directives) / sizeof(directives[0]))
@@ -1388,6 +1435,9 @@ static void set_defaults(struct config *c)
     c->limits.xml_max_elements = 1000000;
     c->limits.max_multicall_calls = 1000;
     c->limits.max_shadows = 256;
+    c->max_methods = 5000;
+    c->access_log.buffer_bytes = 64 * 1024;
+    c->access_log.flush_ms = 1000;
     /* fsync=batch: a machine crash loses at most the last 100 ms, and
      * clients never wait for the disk. retain=24h: a service that arrives a
      * day late can still replay. max=2GB: a broker outage of hours at
@@ -1497,6 +1547,15 @@ static void check_mode(struct parser *p, const struct route *r)
              r->name, r->upstream_name, r->second_name);
 }
 
+/* The counters of the route's calls to each upstream it names. */
+static void count_targets(struct route *r)
+{
+    const struct upstream_def *to[2] = {r->upstream, r->second};
+    for (size_t k = 0; k < 2; k++)
+        if (to[k] != NULL)
+            r->targets[k] = metrics_target_counters(r->name, to[k]->name, to[k]->new_side);
+}
+
 /* Second pass: what can only be checked once every line was read. */
 static void resolve_routes(struct parser *p)
 {
@@ -1515,6 +1574,7 @@ static void resolve_routes(struct parser *p)
                 report(p, "route %s: unknown upstream '%s'", r->name, r->second_name);
         }
         check_mode(p, r);
+        count_targets(r);
         if (r->upstream != NULL && r->upstream->adapter != NULL && r->match != ROUTE_MATCH_XMLRPC &&
             r->match != ROUTE_MATCH_ANY)
             report(p, "route %s: upstream %s (kind=%s) needs XML-RPC calls; use an xmlrpc match",
@@ -1588,6 +1648,7 @@ static void finish(struct parser *p)
         c->spool.max_bytes = c->events.url != NULL ? (uint64_t)2 << 30 : 0;
     if (c->log_level == NULL)
         c->log_level = mem_strdup("info");
+    c->unrouted = metrics_target_counters("", "", 0);
     c->xr_limits.max_depth = c->limits.xml_max_depth;
     c->xr_limits.max_elements = c->limits.xml_max_elements;
 }
@@ -1604,6 +1665,7 @@ static void free_config(struct config *c)
         free(u->name);
         free(u->url);
         free(u->kind);
+        free(u->role);
         free(u->host_header);
         free(u->base_path);
         free_addr(&u->addr);
@@ -1638,6 +1700,8 @@ static void free_config(struct config *c)
     free(c->events.source);
     free(c->spool_dir);
     free(c->log_level);
+    free(c->error_log);
+    free(c->access_log.path);
     free(c->path);
     free(c->text);
     free(c);

@@ -50,6 +50,8 @@ struct upstream_def {
     char *url;
     const struct adapter_ops *adapter; /* NULL: kind=xmlrpc, bytes forwarded as they are */
     char *kind;                        /* "xmlrpc", "json" */
+    char *role;                        /* "new" or "legacy" (role=; by kind when not given) */
+    int new_side;                      /* role is "new": its calls count as strangled */
     struct config_addr addr;
     char *host_header;   /* "host:port" for requests that come without a Host */
     char *base_path;     /* path of the URL, "" when none */
@@ -78,6 +80,7 @@ struct route_condition {
 };
 
 struct route_counters;
+struct target_counters;
 
 /*
  * What a route does with a call besides sending it to `upstream`
@@ -142,6 +145,9 @@ struct route {
     struct intercept_rule rule;      /* strings owned by the route */
     const struct restmap *map;       /* map=METHOD:TEMPLATE, owned; NULL: the RPC contract */
     struct route_counters *counters; /* process-wide, by route name (metrics.h) */
+    /* The counters of its calls to upstream [0] and to second [1] (NULL for
+     * none), process-wide by route and upstream name. */
+    struct target_counters *targets[2];
     int line;
 
     /* Dark launching (enum route_mode). */
@@ -208,6 +214,14 @@ struct config_admin {
     size_t ntokens;
 };
 
+/* `access_log PATH|stdout|off [buffer=SIZE] [flush=DURATION]`: one JSON
+ * line per request (accesslog.h). */
+struct config_access_log {
+    char *path;          /* NULL: off; "stdout"; else a file, relative to routes.conf */
+    size_t buffer_bytes; /* per worker; 0 writes each line at once */
+    unsigned flush_ms;   /* a buffered line waits at most this long */
+};
+
 struct config {
     atomic_uint refs;
     char *path; /* the file this came from */
@@ -224,8 +238,12 @@ struct config {
     char *spool_dir;            /* relative paths resolved against the file's folder */
     struct spool_options spool; /* fsync=, max=, retain=, full=, segment= */
     char *log_level;            /* "info" unless set */
+    char *error_log;            /* NULL: stderr */
+    struct config_access_log access_log;
     struct config_limits limits;
     struct xr_limits xr_limits;
+    struct target_counters *unrouted; /* calls and requests no route took (metrics.h) */
+    size_t max_methods;               /* methods the inventory tracks (inventory.h) */
     int needs_params; /* some route adapts or intercepts, so calls are parsed fully */
     int has_xmlrpc_routes;
 };

@@ -7,6 +7,7 @@
 #include "common/mem.h"
 #include "interceptors/event.h"
 #include "proxy/conffile.h"
+#include "proxy/metrics.h"
 
 #include <stdarg.h>
 #include <stdlib.h>
@@ -84,6 +85,7 @@ struct control *control_new(struct config *cfg, struct spool *spool, control_ins
     ctl->spool = spool;
     ctl->install = install;
     ctl->arg = arg;
+    atomic_store(&metrics_process()->last_change_us, clock_realtime_us());
     return ctl;
 }
 
@@ -252,6 +254,7 @@ static void install(struct control *ctl, struct config *next)
 {
     struct config *old = ctl->cfg;
     ctl->cfg = next;
+    atomic_store(&metrics_process()->last_change_us, clock_realtime_us());
     if (ctl->install != NULL)
         ctl->install(ctl->arg, old, next);
     config_unref(old);
@@ -260,8 +263,11 @@ static void install(struct control *ctl, struct config *next)
 int control_reload(struct control *ctl, const char *who, struct control_outcome *o)
 {
     struct config *next = config_load(ctl->cfg->path, &o->messages);
-    if (next == NULL)
+    if (next == NULL) {
+        metrics_bump(&metrics_process()->reloads_failed);
         return refuse(o, 400, "%s has errors; the running table stays", ctl->cfg->path);
+    }
+    metrics_bump(&metrics_process()->reloads);
     struct config *old = config_ref(ctl->cfg);
     diff_routes(old, next, o);
     install(ctl, next);
@@ -406,6 +412,7 @@ int control_flip(struct control *ctl, const char *who, const char *name, const c
     config_unref(old);
     rc = 0;
 out:
+    metrics_bump(rc == 0 ? &metrics_process()->flips : &metrics_process()->flips_refused);
     if (rc != 0 && o->error.len > 0)
         log_warn("flip by %s: route %s: refused: %s", who, name, buf_cstr(&o->error));
     config_unref(next);

@@ -230,6 +230,9 @@ struct tail_options {
     const char *spool; /* --spool DIR: no config needed */
 };
 
+const char eventlog_tail_usage_line[] =
+    "       strangler [-c FILE] events tail [--since TIME|SPAN] [--type GLOB] [--spool DIR]\n";
+
 static const char tail_usage[] =
     "usage: strangler [-c FILE] events tail [--since TIME|SPAN] [--type GLOB] [--spool DIR]\n"
     "  prints the spool's retained events, oldest first, one JSON line each:\n"

@@ -80,4 +80,7 @@ int eventlog_replay(struct spool *s, const struct eventlog_filter *f, const atom
  */
 int eventlog_tail_main(const char *config_path, int argc, char **argv);
 
+/* The usage line of `strangler events tail`, for --help. */
+extern const char eventlog_tail_usage_line[];
+
 #endif

@@ -12,18 +12,21 @@
  * API's command-line client (adminctl.h); they run instead of the proxy.
  */
 #include "common/buf.h"
+#include "common/clock.h"
 #include "common/log.h"
 #include "common/mem.h"
 #include "interceptors/intercept.h"
 #include "interceptors/publisher.h"
 #include "interceptors/spool.h"
 #include "legacy-adapters/xmlrpc.h"
+#include "proxy/accesslog.h"
 #include "proxy/admin.h"
 #include "proxy/adminctl.h"
 #include "proxy/config.h"
 #include "proxy/control.h"
 #include "proxy/eventlog.h"
 #include "proxy/guard.h"
+#include "proxy/inventory.h"
 #include "proxy/metrics.h"
 #include "proxy/worker.h"
 
@@ -52,7 +55,9 @@ struct process {
     struct spool *spool;
     struct interceptor *interceptor;
     struct publisher *publisher;
-    struct event *housekeeping; /* once a second: spool retention */
+    struct event *housekeeping;   /* once a second: spool retention */
+    struct inventory *inventory;  /* the methods seen (NULL: max_methods 0) */
+    struct accesslog *access_log; /* NULL: off */
 };
 
 /* After the first usage line and the admin commands' (adminctl_usage). */
@@ -72,6 +77,8 @@ static const char usage_text[] =
     "commands (clients of the admin API named by FILE's admin line; the token\n"
     "comes from --token-file, $STRANGLER_ADMIN_TOKEN or FILE's admin token):\n"
     "  routes             the routes in force, with their counters\n"
+    "  methods            every XML-RPC method seen: calls, faults, latency, who\n"
+    "                     serves it; most called first (the migration backlog)\n"
     "  flip NAME ACTION   sends route NAME's calls to ACTION (an upstream), live,\n"
     "                     and writes it to FILE\n"
     "  reload             re-reads FILE\n"
@@ -82,7 +89,12 @@ static const char usage_text[] =
     "                     spool's files (no admin API needed)\n"
     "\n"
     "signals: SIGHUP re-reads FILE; SIGTERM and SIGINT finish the requests in\n"
-    "flight and exit 0.\n"
+    "flight and exit 0; SIGUSR1 reopens the access and error logs (logrotate).\n"
+    "\n"
+    "admin API (on the admin address; a token on all but /healthz and the\n"
+    "dashboard's files): GET / (the migration dashboard), GET /healthz,\n"
+    "GET /routes, GET /routes/NAME, PUT /routes/NAME, POST /reload, GET /methods,\n"
+    "GET /metrics (Prometheus), POST /events/replay.\n"
     "\n"
     "routes.conf directives:\n"
     "  listen HOST:PORT                        where clients connect\n"
@@ -90,8 +102,8 @@ static const char usage_text[] =
     "                                          the admin API; a token file holds\n"
     "                                          SECRET, or NAME SECRET lines\n"
     "  workers N                               threads, each with its own event loop\n"
-    "  upstream NAME URL [kind=xmlrpc|json] [timeout=MS] [connect_timeout=MS]\n"
-    "                    [keepalive=N] [keepalive_timeout=MS]\n"
+    "  upstream NAME URL [kind=xmlrpc|json] [role=new|legacy] [timeout=MS]\n"
+    "                    [connect_timeout=MS] [keepalive=N] [keepalive_timeout=MS]\n"
     "  events AMQP-URL [exchange=NAME] [window=N] [heartbeat=S] [source=URI]\n"
     "  spool DIR [fsync=batch|always|off] [fsync_interval=MS] [max=SIZE]\n"
     "            [retain=DURATION] [full=skip|refuse] [segment=SIZE]\n"
@@ -103,16 +115,20 @@ static const char usage_text[] =
     "              | fallback PRIMARY BACKUP [readonly]\n"
     "        MATCH: xmlrpc GLOB | http METHOD PATH[*] | *\n"
     "  log_level error|warn|info|debug\n"
+    "  error_log PATH|stderr                   where the error log goes\n"
+    "  access_log PATH|stdout|off [buffer=SIZE] [flush=DURATION]\n"
+    "                                          one JSON line per request\n"
     "  max_header_size SIZE     max_headers N        max_body_size SIZE\n"
     "  client_header_timeout MS client_body_timeout MS keepalive_timeout MS\n"
     "  send_timeout MS          drain_timeout MS     max_connections N\n"
     "  xml_max_depth N          xml_max_elements N   max_multicall_calls N\n"
-    "  max_shadows N\n";
+    "  max_shadows N            max_methods N\n";
 
 static void print_usage(FILE *out)
 {
     fputs("usage: strangler [-c FILE] [--check]\n", out);
     fputs(adminctl_usage, out);
+    fputs(eventlog_tail_usage_line, out);
     fputs(usage_text, out);
 }
 
@@ -185,6 +201,15 @@ static void warn_fixed_settings(const struct config *old, const struct config *n
         !same_spool_options(&old->spool, &next->spool))
         log_warn("reload: the spool line changed; it takes a restart, still %s as before",
                  old->spool_dir);
+    if (!same_string(old->access_log.path, next->access_log.path) ||
+        old->access_log.buffer_bytes != next->access_log.buffer_bytes ||
+        old->access_log.flush_ms != next->access_log.flush_ms)
+        log_warn("reload: the access_log line changed; it takes a restart");
+    if (!same_string(old->error_log, next->error_log))
+        log_warn("reload: error_log changed; it takes a restart");
+    if ((old->max_methods == 0) != (next->max_methods == 0))
+        log_warn("reload: max_methods %s the method inventory; it takes a restart",
+                 next->max_methods == 0 ? "turns off" : "turns on");
 }
 
 /* Logs each FILE:LINE line of a load, prefixed. */
@@ -207,6 +232,8 @@ static void install_config(void *arg, struct config *old, struct config *next)
     p->cfg = next;
     warn_fixed_settings(old, next);
     apply_log_level(next);
+    if (p->inventory != NULL && next->max_methods > 0)
+        inventory_set_max_methods(p->inventory, next->max_methods);
     for (unsigned i = 0; i < p->nworkers; i++)
         worker_set_config(&p->workers[i], next);
     /* One deadline for all: the main loop (signals, the admin API) waits at
@@ -244,12 +271,28 @@ static void reload(struct process *p)
     control_outcome_dispose(&o);
 }
 
+/* SIGUSR1, after logrotate moved the files: both logs start anew at their
+ * paths. A failure keeps the old file in use, and says so. */
+static void reopen_logs(struct process *p)
+{
+    char err[512];
+    if (p->cfg->error_log != NULL && log_redirect(p->cfg->error_log, err, sizeof(err)) != 0)
+        log_error("SIGUSR1: %s; still writing to the old file", err);
+    if (p->access_log != NULL && accesslog_reopen(p->access_log, err, sizeof(err)) != 0)
+        log_error("SIGUSR1: %s; still writing to the old file", err);
+    log_info("SIGUSR1: logs reopened");
+}
+
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
     struct process *p = arg;
     (void)what;
     if (sig == SIGHUP) {
         reload(p);
+        return;
+    }
+    if (sig == SIGUSR1) {
+        reopen_logs(p);
         return;
     }
     log_info("signal %d: finishing requests in flight, then exiting", (int)sig);
@@ -345,6 +388,7 @@ static int start_admin(struct process *p)
     }
     struct admin_events events = {p->spool, p->interceptor, &p->publisher};
     admin_attach_events(p->admin, &events);
+    admin_attach_inventory(p->admin, p->inventory);
     log_info("admin API listening on %s%s", admin_address(p->admin),
              p->cfg->admin.ntokens ? "" : " (no token: loopback only)");
     return 0;
@@ -369,11 +413,17 @@ static int start_workers(struct process *p)
             goto out;
         }
     }
+    struct worker_shared shared = {
+        .interceptor = p->interceptor,
+        .inventory = p->inventory,
+        .access_log = p->access_log,
+        .access_buffer = p->cfg->access_log.buffer_bytes,
+        .access_flush_ms = p->cfg->access_log.flush_ms,
+    };
     p->workers = mem_calloc(n, sizeof(*p->workers));
     for (unsigned i = 0; i < n; i++) {
         p->nworkers = i + 1; /* joined on the way out, started or not */
-        if (worker_start(&p->workers[i], i, p->cfg, fds[i], p->interceptor, err, sizeof(err)) !=
-            0) {
+        if (worker_start(&p->workers[i], i, p->cfg, fds[i], &shared, err, sizeof(err)) != 0) {
             log_error("%s", err);
             for (unsigned k = i + 1; k < n; k++)
                 close(fds[k]);
@@ -404,19 +454,43 @@ static void stop_everything(struct process *p)
     else
         config_unref(p->cfg);
     spool_close(p->spool);
+    inventory_free(p->inventory);
+    accesslog_close(p->access_log);
     if (p->base)
         event_base_free(p->base);
+}
+
+/* The error log, the access log and the method inventory, before any
+ * worker logs or counts. */
+static int open_logs(struct process *p)
+{
+    char err[512];
+    if (p->cfg->error_log != NULL && log_redirect(p->cfg->error_log, err, sizeof(err)) != 0) {
+        log_error("%s", err);
+        return -1;
+    }
+    if (p->cfg->access_log.path != NULL) {
+        p->access_log = accesslog_open(p->cfg->access_log.path, err, sizeof(err));
+        if (p->access_log == NULL) {
+            log_error("%s", err);
+            return -1;
+        }
+    }
+    if (p->cfg->max_methods > 0)
+        p->inventory = inventory_new(p->cfg->workers, p->cfg->max_methods, clock_realtime_us());
+    return 0;
 }
 
 static int run(struct process *p)
 {
     int rc = 1;
-    struct event *signals[4] = {NULL};
-    const int signos[4] = {SIGHUP, SIGTERM, SIGINT, 0};
+    struct event *signals[5] = {NULL};
+    const int signos[5] = {SIGHUP, SIGTERM, SIGINT, SIGUSR1, 0};
 
     apply_log_level(p->cfg);
+    metrics_mark_start(clock_realtime_us());
     p->base = event_base_new();
-    if (p->base == NULL || open_sinks(p) != 0 || start_housekeeping(p) != 0 ||
+    if (p->base == NULL || open_logs(p) != 0 || open_sinks(p) != 0 || start_housekeeping(p) != 0 ||
         guard_start(p->base, on_guard_trip, p) != 0 || start_workers(p) != 0 || start_admin(p) != 0)
         goto out;
     for (int i = 0; signos[i] != 0; i++) {
@@ -435,6 +509,7 @@ out:
     signal(SIGTERM, SIG_IGN);
     signal(SIGINT, SIG_IGN);
     signal(SIGHUP, SIG_IGN);
+    signal(SIGUSR1, SIG_IGN);
     stop_everything(p);
     return rc;
 }
@@ -449,7 +524,7 @@ int main(int argc, char **argv)
         if (strcmp(a, "events") == 0 && i + 1 < argc && strcmp(argv[i + 1], "tail") == 0)
             return eventlog_tail_main(p.config_path, argc - i - 1, argv + i + 1);
         if (strcmp(a, "routes") == 0 || strcmp(a, "flip") == 0 || strcmp(a, "reload") == 0 ||
-            strcmp(a, "events") == 0)
+            strcmp(a, "events") == 0 || strcmp(a, "methods") == 0)
             return adminctl_main(p.config_path, argc - i, argv + i);
         if ((strcmp(a, "-c") == 0 || strcmp(a, "--config") == 0) && i + 1 < argc) {
             p.config_path = argv[++i];

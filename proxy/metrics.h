@@ -5,17 +5,26 @@
  * route: a flip or a reload builds a new snapshot every time, and a
  * migration team watching `GET /routes` expects stock-read's request count
  * to carry on across a flip, not to start again at zero. So counters live
- * in one process-wide registry keyed by route name, and each snapshot's
- * routes point into it (config.c looks them up when it builds a snapshot).
+ * in one process-wide registry keyed by name, and each snapshot's routes
+ * point into it (config.c looks them up when it builds a snapshot):
+ *   route_counters   per route: requests, faults, dark-launch figures
+ *   target_counters  per route and the upstream that answered (a canary
+ *                    route has two): outcomes and a latency histogram,
+ *                    what `strangler_requests_total` and
+ *                    `strangler_request_duration_seconds` report
+ *   upstream errors  per upstream and kind of failure
+ *   adapter faults   per new service and fault code
+ *   process figures  reloads and flips
  *
  * The registry is the process's, created on first use and released by
  * metrics_shutdown(). Entries are never removed while the process runs (a
- * route that comes back keeps its figures; the set of names ever used is
- * what an operator wrote, so it stays small).
+ * route that comes back keeps its figures; Prometheus counters must not go
+ * back). Names come from routes.conf, so the set stays small; fault codes
+ * come from services and are capped (METRICS_MAX_FAULT_CODES).
  *
- * Threads: lookups take a lock (they happen when a snapshot is built, never
- * on the request path); counters are relaxed atomics that any thread may
- * bump or read.
+ * Threads: lookups take a lock (when a snapshot is built, and on the rare
+ * fault path); counters are relaxed atomics that any thread may bump or
+ * read.
  */
 #ifndef STRANGLER_PROXY_METRICS_H
 #define STRANGLER_PROXY_METRICS_H
@@ -27,6 +36,7 @@
 #define GUARD_BUCKETS 10
 
 struct route_counters {
+    const char *name;              /* the route's, owned by the registry */
     atomic_uint_fast64_t requests; /* calls and requests the route took */
     atomic_uint_fast64_t faults;   /* answered with a fault, where the proxy read the answer */
     atomic_uint_fast64_t errors;   /* no answer from the upstream: refused, timed out, cut */
@@ -52,9 +62,100 @@ struct route_counters {
     } guard;
 };
 
+/*
+ * What became of one call or request, as strangler_requests_total labels
+ * it. A multicall's calls each have their own.
+ */
+enum metrics_outcome {
+    OUTCOME_OK = 0,         /* answered, no fault (any 1xx-3xx for plain HTTP) */
+    OUTCOME_FAULT,          /* answered with an XML-RPC fault */
+    OUTCOME_CLIENT_ERROR,   /* the upstream answered 4xx */
+    OUTCOME_SERVER_ERROR,   /* the upstream answered 5xx */
+    OUTCOME_UPSTREAM_ERROR, /* no usable answer: refused, cut, not HTTP, too large */
+    OUTCOME_TIMEOUT,        /* no answer (or connection) in time */
+    OUTCOME_REFUSED,        /* the proxy refused it: unreadable call, spool full, limits */
+    OUTCOME_NO_ROUTE,       /* no route takes it */
+    OUTCOME_CLIENT_CLOSED,  /* the client left before its answer was written */
+    METRICS_OUTCOMES
+};
+
+/* The outcome's label value, e.g. "upstream_error". */
+const char *metrics_outcome_name(enum metrics_outcome o);
+
+/* The finite buckets of the latency histograms, in microseconds; the last,
+ * +Inf, is implicit. From half a millisecond (a proxy hop on loopback) to
+ * ten seconds (past any sane upstream timeout). */
+#define METRICS_LATENCY_BUCKETS 14
+extern const uint64_t metrics_latency_bounds_us[METRICS_LATENCY_BUCKETS];
+
+/* Calls a route sent to one upstream, and what became of them. */
+struct target_counters {
+    const char *route;    /* "" for calls no route took; owned by the registry */
+    const char *upstream; /* "" when none was asked */
+    int new_side;         /* the upstream is a new service (config.h, upstream_def.role) */
+    atomic_uint_fast64_t outcomes[METRICS_OUTCOMES];
+    atomic_uint_fast64_t latency[METRICS_LATENCY_BUCKETS + 1]; /* per bucket, not cumulative */
+    atomic_uint_fast64_t latency_sum_us;
+};
+
+/* How many distinct fault codes each new service is counted by; later
+ * codes are counted as "other", so a service cannot grow the registry. */
+#define METRICS_MAX_FAULT_CODES 64
+
+/* Process-wide figures of configuration changes. */
+struct process_counters {
+    atomic_uint_fast64_t reloads;
+    atomic_uint_fast64_t reloads_failed;
+    atomic_uint_fast64_t flips;
+    atomic_uint_fast64_t flips_refused;
+    atomic_int_fast64_t last_change_us; /* wall clock of the last table installed */
+    atomic_int_fast64_t started_us;     /* when metrics_mark_start() was called */
+};
+
 /* The counters of route `name`, created zeroed on first use. The pointer is
  * valid until metrics_shutdown(). Thread-safe. */
 struct route_counters *metrics_route_counters(const char *name);
+
+/* The counters of route `route`'s calls to upstream `upstream` (either may
+ * be "" for none), created on first use; new_side is refreshed each time.
+ * Valid until metrics_shutdown(). Thread-safe. */
+struct target_counters *metrics_target_counters(const char *route, const char *upstream,
+                                                int new_side);
+
+/* Counts one call on t. */
+void metrics_observe(struct target_counters *t, enum metrics_outcome outcome, uint64_t duration_us);
+
+/* Counts a failure to get an answer from upstream `name`; `kind` labels
+ * it (upstream_error_name(), upstream.h). */
+void metrics_count_upstream_error(const char *name, const char *kind);
+
+/* Counts a fault answered for a call through new service `name`'s adapter. */
+void metrics_count_adapter_fault(const char *name, int64_t code);
+
+/* Calls an upstream answered (with or without a fault, any HTTP status)
+ * since the start, and how many of them new services answered: the share
+ * of the traffic a migration has strangled. */
+void metrics_answered_calls(uint64_t *new_side, uint64_t *all);
+
+/* The process-wide figures. */
+struct process_counters *metrics_process(void);
+
+/* Records the process's start time (for strangler_start_time_seconds). */
+void metrics_mark_start(int64_t now_us);
+
+/*
+ * Calls fn for every entry of a kind, in the order they were created (so a
+ * scrape lists them the same way each time). The registry's lock is held:
+ * fn must not look anything up. For upstream errors and adapter faults,
+ * `label` is the error's text or the code, `value` the count.
+ */
+void metrics_foreach_target(void (*fn)(void *arg, struct target_counters *t), void *arg);
+void metrics_foreach_upstream_error(void (*fn)(void *arg, const char *upstream, const char *label,
+                                               uint64_t value),
+                                    void *arg);
+void metrics_foreach_adapter_fault(void (*fn)(void *arg, const char *upstream, const char *label,
+                                              uint64_t value),
+                                   void *arg);
 
 /* Adds one to a counter. */
 static inline void metrics_bump(atomic_uint_fast64_t *counter)

@@ -10,9 +10,11 @@
 #include "legacy-adapters/adapter.h"
 #include "legacy-adapters/multicall.h"
 #include "legacy-adapters/xmlrpc.h"
+#include "proxy/accesslog.h"
 #include "proxy/client.h"
 #include "proxy/darklaunch.h"
 #include "proxy/guard.h"
+#include "proxy/inventory.h"
 #include "proxy/metrics.h"
 #include "proxy/router.h"
 #include "proxy/shadow.h"
@@ -47,6 +49,9 @@ struct leg {
     char *content_type;
     int status;
     int retried;
+    /* No answer came (set by leg_fail for an upstream error): the calls'
+     * outcome; OUTCOME_OK when the leg has an answer to judge. */
+    enum metrics_outcome failure;
 
     /* Legs that carry calls (adapted, or parts of a multicall). */
     struct xr_call call; /* what the leg asks */
@@ -120,6 +125,20 @@ struct txn {
     /* The copy this call started, until told the primary's outcome
      * (borrowed: the worker owns it). */
     struct shadow *shadow;
+
+    /* What the client got, reported when the transaction ends (report()):
+     * to the metrics, the method inventory and the access log. */
+    int64_t start_us; /* wall clock */
+    int status;       /* the HTTP status sent; 0: none */
+    int finished;     /* the whole answer was handed to the client */
+    uint64_t bytes_out;
+    enum metrics_outcome outcome;
+    int has_fault;
+    int64_t fault_code;
+    int fault_code_known;
+    enum metrics_outcome *call_outcomes; /* a split multicall's, per call */
+    struct buf sniffed;                  /* the start of a streamed answer, until sniffed */
+    int sniffing;
 };
 
 static const struct upstream_handler forward_handler;
@@ -150,6 +169,12 @@ static void append_connection(struct txn *t, struct buf *b)
         buf_append_str(b, "Connection: keep-alive\r\n");
 }
 
+static void end_response(struct txn *t)
+{
+    t->finished = 1;
+    client_end_response(t->client);
+}
+
 /* Sends a complete answer made by the proxy (head fields + body) and ends
  * the response. The transaction may be gone when this returns. */
 static void send_answer(struct txn *t, int status, const char *content_type, const char *body,
@@ -169,11 +194,21 @@ static void send_answer(struct txn *t, int status, const char *content_type, con
     struct iovec iov[2] = {{head.data, head.len}, {(void *)body, body_len}};
     client_sendv(t->client, iov, with_body ? 2 : 1);
     buf_dispose(&head);
-    client_end_response(t->client);
+    t->status = status;
+    t->bytes_out = with_body ? body_len : 0;
+    end_response(t);
+}
+
+static void note_fault(struct txn *t, int64_t code)
+{
+    t->has_fault = 1;
+    t->fault_code = code;
+    t->fault_code_known = 1;
 }
 
 static void reply_fault(struct txn *t, int64_t code, const char *message)
 {
+    note_fault(t, code);
     struct buf xml = BUF_INIT;
     xr_write_fault(&xml, code, message, strlen(message));
     send_answer(t, 200, "text/xml", xml.data, xml.len);
@@ -223,6 +258,8 @@ static void account_call(struct txn *t, const struct route *r, const struct upst
 {
     if (answer->is_fault)
         metrics_bump(&r->counters->faults);
+    if (answer->is_fault && u->adapter != NULL)
+        metrics_count_adapter_fault(u->name, answer->fault_code);
     if (!r->intercept || params == NULL || t->w->interceptor == NULL)
         return;
     struct event_exchange x = {
@@ -245,8 +282,19 @@ static void account_call(struct txn *t, const struct route *r, const struct upst
     }
 }
 
-static void count_upstream_error(struct txn *t, const struct route *r)
+static enum metrics_outcome outcome_of_error(enum upstream_error err)
 {
+    return err == UPSTREAM_ERR_TIMEOUT || err == UPSTREAM_ERR_CONNECT_TIMEOUT
+               ? OUTCOME_TIMEOUT
+               : OUTCOME_UPSTREAM_ERROR;
+}
+
+/* An upstream gave no answer; `kind` labels it (upstream_error_name(), or
+ * "too_large"). */
+static void count_upstream_error(struct txn *t, const struct route *r, const struct upstream_def *u,
+                                 const char *kind)
+{
+    metrics_count_upstream_error(u->name, kind);
     metrics_bump(&r->counters->errors);
     atomic_fetch_add_explicit(&t->w->stats.upstream_errors, 1, memory_order_relaxed);
 }
@@ -256,7 +304,8 @@ static void upstream_failed(struct txn *t, enum upstream_error err, const char *
     char message[512];
     struct leg *leg = &t->legs[0];
     int timeout = err == UPSTREAM_ERR_TIMEOUT || err == UPSTREAM_ERR_CONNECT_TIMEOUT;
-    count_upstream_error(t, leg->route);
+    count_upstream_error(t, leg->route, leg->upstream, upstream_error_name(err));
+    t->outcome = outcome_of_error(err);
     snprintf(message, sizeof(message), "route %s: upstream %s: %s (%s)", leg->route->name,
              leg->upstream->name, upstream_error_text(err), detail);
     if (t->head_sent) {
@@ -490,6 +539,13 @@ static void on_forward_head(void *ctx, const struct http_response *resp)
     struct leg *leg = ctx;
     struct txn *t = leg->t;
     leg->status = resp->status;
+    t->status = resp->status;
+    t->outcome = resp->status >= 500   ? OUTCOME_SERVER_ERROR
+                 : resp->status >= 400 ? OUTCOME_CLIENT_ERROR
+                                       : OUTCOME_OK;
+    /* A streamed answer is not read; a glance at its start tells a fault
+     * for the figures and the log. */
+    t->sniffing = t->mode == ANSWER_STREAM && t->is_call && resp->status == 200;
     t->answer_has_body = resp->msg.framing != HTTP_FRAMING_NONE;
     build_answer_head(t, resp);
     if (t->mode == ANSWER_STREAM)
@@ -516,6 +572,32 @@ static void too_large(struct txn *t, const struct leg *leg, char *message, size_
              leg->route->name, leg->upstream->name, cfg_of(t)->limits.max_body_size);
 }
 
+/* Bytes of a streamed answer's start kept until a glance can tell a fault. */
+#define SNIFF_MAX 1024
+
+static void sniff_answer(struct txn *t, const char *data, size_t len)
+{
+    if (t->sniffed.len > 0 || len < SNIFF_MAX) {
+        size_t room = SNIFF_MAX - t->sniffed.len;
+        buf_append(&t->sniffed, data, len < room ? len : room);
+        data = t->sniffed.data;
+        len = t->sniffed.len;
+    }
+    int64_t code;
+    int known;
+    enum xr_sniff r = xr_sniff_response(data, len, &code, &known);
+    if (r == XR_SNIFF_MORE && len < SNIFF_MAX)
+        return;
+    t->sniffing = 0;
+    buf_dispose(&t->sniffed);
+    if (r == XR_SNIFF_FAULT) {
+        t->outcome = OUTCOME_FAULT;
+        t->has_fault = 1;
+        t->fault_code = code;
+        t->fault_code_known = known;
+    }
+}
+
 static int on_forward_body(void *ctx, const char *data, size_t len)
 {
     struct leg *leg = ctx;
@@ -525,10 +607,14 @@ static int on_forward_body(void *ctx, const char *data, size_t len)
             char message[300];
             too_large(t, leg, message, sizeof(message));
             dark_outcome(t, leg, NULL);
+            t->outcome = OUTCOME_UPSTREAM_ERROR;
             reply_error(t, 502, XR_FAULT_TRANSPORT, message);
         }
         return 0;
     }
+    t->bytes_out += len;
+    if (t->sniffing)
+        sniff_answer(t, data, len);
     if (t->chunked_to_client) {
         char size_line[24];
         int n = snprintf(size_line, sizeof(size_line), "%zx\r\n", len);
@@ -539,6 +625,15 @@ static int on_forward_body(void *ctx, const char *data, size_t len)
     }
     t->upstream_paused = client_pending(t->client) > CLIENT_HIGH_WATER;
     return t->upstream_paused;
+}
+
+/* A call's answer, for the figures and the log. */
+static void judge_answer(struct txn *t, const struct xr_response *answer)
+{
+    if (!answer->is_fault)
+        return;
+    t->outcome = OUTCOME_FAULT;
+    note_fault(t, answer->fault_code);
 }
 
 /* Reads the answer to what was forwarded, read whole, and accounts for
@@ -564,14 +659,18 @@ static void account_forwarded(struct txn *t, struct leg *leg)
     }
     dark_outcome(t, leg, &answer);
     if (!t->multicall) {
+        judge_answer(t, &answer);
         account_call(t, t->route, leg->upstream, t->call.method, t->call.params, &answer);
         return;
     }
     struct xr_response *each = arena_alloc(t->arena, t->ncalls * sizeof(*each));
     mc_split_answers(t->arena, &answer, t->ncalls, t->route->name, each);
-    for (size_t i = 0; i < t->ncalls; i++)
+    t->call_outcomes = arena_calloc(t->arena, t->ncalls * sizeof(*t->call_outcomes));
+    for (size_t i = 0; i < t->ncalls; i++) {
+        t->call_outcomes[i] = each[i].is_fault ? OUTCOME_FAULT : OUTCOME_OK;
         account_call(t, t->call_routes[i], t->upstream, t->calls[i].method, t->calls[i].params,
                      &each[i]);
+    }
 }
 
 static void send_buffered(struct txn *t, struct leg *leg)
@@ -585,7 +684,8 @@ static void send_buffered(struct txn *t, struct leg *leg)
     buf_append(b, "\r\n", 2);
     struct iovec iov[2] = {{b->data, b->len}, {leg->body.data, leg->body.len}};
     client_sendv(t->client, iov, 2);
-    client_end_response(t->client);
+    t->bytes_out = leg->body.len;
+    end_response(t);
 }
 
 static void on_forward_done(void *ctx)
@@ -600,7 +700,7 @@ static void on_forward_done(void *ctx)
     }
     if (t->chunked_to_client)
         client_send(t->client, "0\r\n\r\n", 5);
-    client_end_response(t->client);
+    end_response(t);
 }
 
 static void fall_back(struct txn *t, enum upstream_error err, const char *detail);
@@ -686,11 +786,17 @@ static void answer_calls(struct txn *t)
                          ? NULL
                          : &leg->answer);
         account_call(t, leg->route, leg->upstream, t->call.method, t->call.params, &leg->answer);
+        judge_answer(t, &leg->answer);
+        if (leg->failure != OUTCOME_OK)
+            t->outcome = leg->failure;
         reply_response(t, &leg->answer);
         return;
     }
+    t->call_outcomes = arena_calloc(t->arena, t->ncalls * sizeof(*t->call_outcomes));
     for (size_t i = 0; i < t->nlegs; i++) {
         struct leg *leg = &t->legs[i];
+        for (size_t k = 0; k < leg->nmembers; k++)
+            t->call_outcomes[leg->members[k]] = leg->failure;
         if (leg->upstream->adapter != NULL) {
             t->call_answers[leg->members[0]] = leg->answer;
             continue;
@@ -703,10 +809,14 @@ static void answer_calls(struct txn *t)
         for (size_t k = 0; k < leg->nmembers; k++)
             t->call_answers[leg->members[k]] = part[k];
     }
-    for (size_t i = 0; i < t->ncalls; i++)
-        if (t->call_routes[i] != NULL)
-            account_call(t, t->call_routes[i], t->call_routes[i]->upstream, t->calls[i].method,
-                         t->calls[i].params, &t->call_answers[i]);
+    for (size_t i = 0; i < t->ncalls; i++) {
+        if (t->call_routes[i] == NULL)
+            continue;
+        if (t->call_outcomes[i] == OUTCOME_OK && t->call_answers[i].is_fault)
+            t->call_outcomes[i] = OUTCOME_FAULT;
+        account_call(t, t->call_routes[i], t->call_routes[i]->upstream, t->calls[i].method,
+                     t->calls[i].params, &t->call_answers[i]);
+    }
     struct buf xml = BUF_INIT;
     mc_write_response(t->arena, &xml, t->call_answers, t->ncalls);
     send_answer(t, 200, "text/xml", xml.data, xml.len);
@@ -746,14 +856,16 @@ static void leg_fail(struct leg *leg, int64_t code, const char *fmt, ...)
 }
 
 /* The upstream gave no answer: counted against every route whose calls the
- * leg carried. */
-static void count_leg_error(struct leg *leg)
+ * leg carried, and the calls' outcome says so. */
+static void count_leg_error(struct leg *leg, const char *kind, enum metrics_outcome failure)
 {
     struct txn *t = leg->t;
+    leg->failure = failure;
     if (leg->nmembers == 0) {
-        count_upstream_error(t, leg->route);
+        count_upstream_error(t, leg->route, leg->upstream, kind);
         return;
     }
+    metrics_count_upstream_error(leg->upstream->name, kind);
     for (size_t i = 0; i < leg->nmembers; i++)
         metrics_bump(&t->call_routes[leg->members[i]]->counters->errors);
     atomic_fetch_add_explicit(&t->w->stats.upstream_errors, 1, memory_order_relaxed);
@@ -789,7 +901,7 @@ static int on_leg_body(void *ctx, const char *data, size_t len)
 {
     struct leg *leg = ctx;
     if (buffer_body(leg, data, len) != 0) {
-        count_leg_error(leg);
+        count_leg_error(leg, "too_large", OUTCOME_UPSTREAM_ERROR);
         leg_fail(leg, XR_FAULT_TRANSPORT, "answer exceeds max_body_size (%zu bytes)",
                  cfg_of(leg->t)->limits.max_body_size);
     }
@@ -843,7 +955,7 @@ static void on_leg_error(void *ctx, enum upstream_error err, int stale, const ch
         fall_back(t, err, detail); /* leg is gone */
         return;
     }
-    count_leg_error(leg);
+    count_leg_error(leg, upstream_error_name(err), outcome_of_error(err));
     log_info("request %s: route %s: upstream %s: %s (%s)", leg->t->request_id, leg->route->name,
              leg->upstream->name, upstream_error_text(err), detail);
     leg_fail(leg, XR_FAULT_TRANSPORT, "%s (%s)", upstream_error_text(err), detail);
@@ -932,6 +1044,7 @@ static void adapt(struct txn *t)
         snprintf(message, sizeof(message), "route %s: %s", t->route->name,
                  client_sent_call(t) ? t->call_error.message
                                      : "the route needs an XML-RPC call and the body is not one");
+        t->outcome = OUTCOME_REFUSED;
         if (client_sent_call(t))
             reply_fault(t, t->call_error.code, message);
         else
@@ -1175,6 +1288,7 @@ static int read_multicall(struct txn *t)
         char message[200];
         snprintf(message, sizeof(message),
                  "system.multicall: %zu calls, more than max_multicall_calls (%u)", t->ncalls, max);
+        t->outcome = OUTCOME_REFUSED;
         reply_error(t, 400, XR_FAULT_INVALID_REQUEST, message);
         return 1;
     }
@@ -1207,6 +1321,7 @@ static int refused_for_full_spool(struct txn *t, const struct route *r)
              "route %s: not forwarded: the event spool is full and full=refuse holds intercepted "
              "calls back until the broker has confirmed its backlog; retry later",
              r->name);
+    t->outcome = OUTCOME_REFUSED;
     reply_error(t, 503, XR_FAULT_SYSTEM, message);
     return 1;
 }
@@ -1262,6 +1377,7 @@ static void refuse_unreadable_call(struct txn *t)
     snprintf(message, sizeof(message),
              "route %s: the call's method cannot be read, so where it belongs is unknown: %s",
              t->route->name, t->call_error.message);
+    t->outcome = OUTCOME_REFUSED;
     reply_fault(t, t->call_error.code ? t->call_error.code : XR_FAULT_INVALID_REQUEST, message);
 }
 
@@ -1400,7 +1516,7 @@ static int may_fall_back(const struct txn *t)
 static void fall_back(struct txn *t, enum upstream_error err, const char *detail)
 {
     const struct route *r = t->route;
-    count_upstream_error(t, r);
+    count_upstream_error(t, r, t->upstream, upstream_error_name(err));
     metrics_bump(&r->counters->fallbacks);
     log_info("request %s: route %s: upstream %s: %s (%s); asking %s instead", t->request_id,
              r->name, t->upstream->name, upstream_error_text(err), detail, r->second->name);
@@ -1431,6 +1547,7 @@ static void route_request(struct txn *t)
         else
             snprintf(message, sizeof(message), "no route for %.*s %.*s", (int)req->method_len,
                      req->method, (int)req->path_len, req->path);
+        t->outcome = OUTCOME_NO_ROUTE;
         reply_error(t, 404, XR_FAULT_METHOD_NOT_FOUND, message);
         return;
     }
@@ -1458,13 +1575,14 @@ struct txn *proxy_handle(struct client *c, const struct http_request *req, const
     t->body_len = body_len;
     t->arena = arena_new(8192);
     t->start_ns = clock_monotonic_ns();
+    t->start_us = clock_realtime_us();
     atomic_fetch_add_explicit(&t->w->stats.requests, 1, memory_order_relaxed);
     take_request_id(t);
     const struct config *cfg = cfg_of(t);
     if (cfg->needs_params)
         read_call(t, XR_PARSE_FULL);
-    else if (cfg->has_xmlrpc_routes)
-        read_call(t, XR_PARSE_METHOD_ONLY);
+    else if (cfg->has_xmlrpc_routes || t->w->inventory != NULL)
+        read_call(t, XR_PARSE_METHOD_ONLY); /* the inventory counts every method */
     /* A multicall is routed by the calls inside it, when there are routes
      * that tell calls apart. */
     int multicall = -1;
@@ -1475,6 +1593,127 @@ struct txn *proxy_handle(struct client *c, const struct http_request *req, const
     else if (multicall < 0)
         route_request(t);
     return t;
+}
+
+/* --- What became of it: the figures, the inventory, the access log --------- */
+
+/* The counters of r's calls to u: r's own per upstream, or the process's
+ * for what no route took. */
+static struct target_counters *target_of(const struct txn *t, const struct route *r,
+                                         const struct upstream_def *u)
+{
+    if (r != NULL && u == r->upstream)
+        return r->targets[0];
+    if (r != NULL && u != NULL && u == r->second)
+        return r->targets[1];
+    return cfg_of(t)->unrouted;
+}
+
+/* An answer the client never got all of is the client's leaving, unless
+ * the upstream failed it first. */
+static enum metrics_outcome settled(const struct txn *t, enum metrics_outcome o)
+{
+    if (t->finished || o == OUTCOME_UPSTREAM_ERROR || o == OUTCOME_TIMEOUT)
+        return o;
+    return OUTCOME_CLIENT_CLOSED;
+}
+
+static void report_call(struct txn *t, const char *method, size_t method_len, const struct route *r,
+                        const struct upstream_def *u, enum metrics_outcome o, uint64_t duration_us,
+                        uint64_t bytes_in, uint64_t bytes_out)
+{
+    metrics_observe(target_of(t, r, u), o, duration_us);
+    if (t->w->inventory == NULL || method == NULL)
+        return;
+    int answered = o == OUTCOME_OK || o == OUTCOME_FAULT || o == OUTCOME_CLIENT_ERROR ||
+                   o == OUTCOME_SERVER_ERROR;
+    struct inventory_call c = {
+        .method = method,
+        .method_len = method_len,
+        .route = r != NULL ? r->counters->name : NULL,
+        .answered = answered,
+        .fault = o == OUTCOME_FAULT,
+        .error = !answered && o != OUTCOME_CLIENT_CLOSED,
+        .new_side = answered && u != NULL && u->new_side,
+        .duration_us = duration_us,
+        .bytes_in = bytes_in,
+        .bytes_out = bytes_out,
+        .at_us = t->start_us,
+    };
+    inventory_record(t->w->inventory, &c);
+}
+
+static void log_access(struct txn *t, const struct upstream_def *u, enum metrics_outcome o,
+                       uint64_t duration_us)
+{
+    const struct http_request *req = t->req;
+    struct access_entry e = {
+        .time_us = t->start_us,
+        .request_id = t->request_id,
+        .request_id_len = t->request_id_len,
+        .client = client_address(t->client),
+        .http_method = req->method,
+        .http_method_len = req->method_len,
+        .path = req->path,
+        .path_len = req->path_len,
+        .method = t->is_call ? t->call.method : NULL,
+        .method_len = t->is_call ? t->call.method_len : 0,
+        .calls = t->multicall ? t->ncalls : (size_t)t->is_call,
+        .route = t->route != NULL ? t->route->name : NULL,
+        .target = u != NULL ? u->name : NULL,
+        .side = u == NULL     ? NULL
+                : u->new_side ? "new"
+                              : "legacy",
+        .status = t->status,
+        .has_fault = t->has_fault && t->fault_code_known,
+        .fault_code = t->fault_code,
+        .outcome = metrics_outcome_name(o),
+        .duration_us = duration_us,
+        .bytes_in = t->body_len,
+        .bytes_out = t->bytes_out,
+    };
+    accesslog_write(t->w->access, &e);
+}
+
+/* Reports the transaction once it ends: each call (a multicall's one by
+ * one, sharing its time and bytes) to the metrics and the inventory, the
+ * request to the access log. */
+static void report(struct txn *t)
+{
+    uint64_t duration_us = (clock_monotonic_ns() - t->start_ns) / 1000;
+    const struct upstream_def *u = t->upstream;
+    if (u == NULL && t->route != NULL)
+        u = t->route->upstream; /* refused before it was sent: where it would have gone */
+    enum metrics_outcome o = settled(t, t->outcome);
+    if (!t->multicall || t->ncalls == 0) {
+        report_call(t, t->is_call ? t->call.method : NULL, t->call.method_len, t->route, u, o,
+                    duration_us, t->body_len, t->bytes_out);
+    } else {
+        for (size_t i = 0; i < t->ncalls; i++) {
+            const struct route *r = t->call_routes[i];
+            enum metrics_outcome each = t->call_outcomes ? t->call_outcomes[i] : t->outcome;
+            each = settled(t, r == NULL ? OUTCOME_NO_ROUTE : each);
+            report_call(t, t->calls[i].method, t->calls[i].method_len, r,
+                        r != NULL ? r->upstream : NULL, each, duration_us, t->body_len / t->ncalls,
+                        t->bytes_out / t->ncalls);
+        }
+    }
+    if (t->w->access != NULL)
+        log_access(t, u, o, duration_us);
+}
+
+void proxy_report_refused(struct worker *w, const char *client, int status)
+{
+    metrics_observe(w->wc->cfg->unrouted, OUTCOME_REFUSED, 0);
+    if (w->access == NULL)
+        return;
+    struct access_entry e = {
+        .time_us = clock_realtime_us(),
+        .client = client,
+        .status = status,
+        .outcome = metrics_outcome_name(OUTCOME_REFUSED),
+    };
+    accesslog_write(w->access, &e);
 }
 
 void proxy_client_drained(struct txn *t)
@@ -1488,6 +1727,7 @@ void proxy_client_drained(struct txn *t)
 
 void proxy_txn_free(struct txn *t)
 {
+    report(t);
     /* The client went away (or the worker ends) before the primary's
      * outcome was known: the copy has nothing to compare. */
     if (t->shadow != NULL)
@@ -1496,6 +1736,7 @@ void proxy_txn_free(struct txn *t)
         leg_dispose(&t->legs[i]);
     free(t->legs);
     buf_dispose(&t->answer_head);
+    buf_dispose(&t->sniffed);
     arena_free(t->arena);
     worker_config_release(t->w, t->wc);
     free(t);

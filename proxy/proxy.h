@@ -26,6 +26,7 @@
 
 struct client;
 struct txn;
+struct worker;
 
 /*
  * Starts serving a complete request. req and body belong to the client and
@@ -37,6 +38,10 @@ struct txn *proxy_handle(struct client *c, const struct http_request *req, const
 
 /* The client's queued output fell below the high-water mark. */
 void proxy_client_drained(struct txn *t);
+
+/* Counts and logs a request the client module refused before it became a
+ * transaction (bad HTTP, too large, too slow): status is what it answered. */
+void proxy_report_refused(struct worker *w, const char *client, int status);
 
 /* Ends the transaction, cancelling the upstream exchange if it still runs. */
 void proxy_txn_free(struct txn *t);

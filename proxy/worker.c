@@ -286,21 +286,44 @@ void worker_client_closed(struct worker *w, struct client *c)
         resume_accepting(w);
 }
 
+static void arm_access_flush(struct worker *w)
+{
+    struct timeval tv = {w->access_flush_ms / 1000, (w->access_flush_ms % 1000) * 1000};
+    event_add(w->access_flush, &tv);
+}
+
+static void on_access_flush(evutil_socket_t fd, short what, void *arg)
+{
+    struct worker *w = arg;
+    (void)fd;
+    (void)what;
+    accesslog_flush(w->access);
+    arm_access_flush(w);
+}
+
 static void *thread_main(void *arg)
 {
     struct worker *w = arg;
     event_add(w->accept_ev, NULL);
     w->accepting = 1;
+    if (w->access_flush != NULL)
+        arm_access_flush(w);
     event_base_dispatch(w->base);
+    /* The drain ended the loop: what the last requests logged goes out. */
+    if (w->access != NULL)
+        accesslog_flush(w->access);
     return NULL;
 }
 
 int worker_start(struct worker *w, unsigned id, struct config *cfg, int listen_fd,
-                 struct interceptor *ic, char *err, size_t errlen)
+                 const struct worker_shared *shared, char *err, size_t errlen)
 {
     memset(w, 0, sizeof(*w));
     w->id = id;
-    w->interceptor = ic;
+    w->interceptor = shared->interceptor;
+    w->inventory = shared->inventory ? inventory_shard(shared->inventory, id) : NULL;
+    w->access_log = shared->access_log;
+    w->access_flush_ms = shared->access_flush_ms;
     w->listen_fd = listen_fd;
     pthread_mutex_init(&w->lock, NULL);
     /* Waits for a flip are bounded by a monotonic deadline: a wall-clock
@@ -325,6 +348,11 @@ int worker_start(struct worker *w, unsigned id, struct config *cfg, int listen_f
     w->notify_ev = event_new(w->base, -1, 0, on_notify, w);
     w->drain_timer = evtimer_new(w->base, on_drain_deadline, w);
     w->accept_retry = evtimer_new(w->base, on_accept_retry, w);
+    if (w->access_log != NULL) {
+        w->access = accesslog_writer_new(w->access_log, shared->access_buffer);
+        if (shared->access_buffer > 0)
+            w->access_flush = evtimer_new(w->base, on_access_flush, w);
+    }
     adopt_config(w, cfg);
     if (pthread_create(&w->thread, NULL, thread_main, w) != 0) {
         snprintf(err, errlen, "worker %u: cannot start its thread", id);
@@ -387,6 +415,10 @@ void worker_join(struct worker *w)
         event_free(w->drain_timer);
     if (w->accept_retry)
         event_free(w->accept_retry);
+    if (w->access_flush)
+        event_free(w->access_flush);
+    /* After the clients, whose last requests are logged as they close. */
+    accesslog_writer_free(w->access);
     if (w->listen_fd >= 0)
         close(w->listen_fd);
     if (w->base)

@@ -18,7 +18,9 @@
 #define STRANGLER_PROXY_WORKER_H
 
 #include "interceptors/intercept.h"
+#include "proxy/accesslog.h"
 #include "proxy/config.h"
+#include "proxy/inventory.h"
 #include "proxy/upstream.h"
 
 #include <event2/event.h>
@@ -64,7 +66,12 @@ struct worker {
     unsigned nclients;
     int accepting;
     int draining;
-    struct interceptor *interceptor; /* shared and thread-safe; may be NULL */
+    struct interceptor *interceptor;   /* shared and thread-safe; may be NULL */
+    struct inventory_shard *inventory; /* this worker's; may be NULL */
+    struct accesslog *access_log;      /* shared; NULL: off */
+    struct accesslog_writer *access;   /* this worker's buffer into it */
+    struct event *access_flush;        /* writes the buffer out every flush_ms */
+    unsigned access_flush_ms;
     time_t date_time;
     char date[40]; /* "Date: ..." header line, refreshed each second */
     size_t date_len;
@@ -94,12 +101,21 @@ struct worker {
  */
 int worker_bind(struct config_addr *addr, char *err, size_t errlen);
 
+/* What the process shares with every worker (borrowed: it outlives them). */
+struct worker_shared {
+    struct interceptor *interceptor; /* NULL: nothing intercepts */
+    struct inventory *inventory;     /* NULL: no method inventory */
+    struct accesslog *access_log;    /* NULL: no access log */
+    size_t access_buffer;            /* access_log buffer=, per worker */
+    unsigned access_flush_ms;        /* access_log flush= */
+};
+
 /*
  * Creates the worker's event loop on listen_fd (which it then owns) and
  * starts its thread. Returns 0, or -1 with a message in err.
  */
 int worker_start(struct worker *w, unsigned id, struct config *cfg, int listen_fd,
-                 struct interceptor *ic, char *err, size_t errlen);
+                 const struct worker_shared *shared, char *err, size_t errlen);
 
 /* Hands the worker a new snapshot (it takes its own reference).
  * Thread-safe. */

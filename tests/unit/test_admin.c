@@ -5,6 +5,8 @@
  */
 #include "unit.h"
 #include "proxy/admin.h"
+#include "proxy/adminctl.h"
+#include "proxy/inventory.h"
 #include "scratch.h"
 
 #include "common/buf.h"
@@ -19,6 +21,7 @@
 #include <event2/thread.h>
 #include <json-c/json.h>
 #include <limits.h>
+#include <math.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -195,7 +198,7 @@ START_TEST(a_route_as_json)
     json_object *arr = parse_json(&out);
     ck_assert_int_eq(json_object_array_length(arr), 1);
     json_object *o = json_object_array_get_idx(arr, 0);
-    ck_assert_int_eq(json_object_object_length(o), 17);
+    ck_assert_int_eq(json_object_object_length(o), 18);
     ck_assert_str_eq(get_str(o, "name"), "admin-t-orders");
     ck_assert_int_eq(get_int(o, "line"), 5);
     ck_assert_str_eq(get_str(o, "match"),
@@ -210,6 +213,7 @@ START_TEST(a_route_as_json)
     ck_assert_str_eq(get_str(o, "action"), "svc");
     ck_assert_str_eq(get_str(o, "upstream"), "svc");
     ck_assert_str_eq(get_str(o, "kind"), "json");
+    ck_assert_str_eq(get_str(o, "side"), "new"); /* a kind=json upstream is a new service */
     ck_assert_int_eq(get_bool(o, "intercept"), 1);
     ck_assert_str_eq(get_str(o, "event_type"), "orders.changed");
     /* a direct route: both sides are its upstream, nothing dark-launched */
@@ -580,6 +584,188 @@ START_TEST(the_api_on_a_real_loop)
 }
 END_TEST
 
+/* ---- admin_write_methods ---- */
+
+static const char METHODS_TABLE[] =
+    "upstream legacy http://127.0.0.1:8000/RPC2\n"
+    "upstream svc    http://127.0.0.1:9001/rpc kind=json\n"
+    "route admin-m-read   xmlrpc stock.get -> svc\n"
+    "route admin-m-canary xmlrpc orders.* -> canary 10% svc legacy\n"
+    "route admin-m-shadow xmlrpc audit.* -> shadow legacy svc "
+    "readonly\n"
+    "route admin-m-api    http POST /api/* -> legacy\n";
+
+#define M_T0 1795255200000000ll /* 2026-11-21T10:00:00Z */
+
+static void record_call(struct inventory *inv, unsigned shard, const char *method,
+                        const char *route, int answered, int fault, int error, int new_side,
+                        uint64_t us, int64_t at)
+{
+    struct inventory_call c = {.method = method,
+                               .method_len = strlen(method),
+                               .route = route,
+                               .answered = answered,
+                               .fault = fault,
+                               .error = error,
+                               .new_side = new_side,
+                               .duration_us = us,
+                               .bytes_in = 100,
+                               .bytes_out = 10,
+                               .at_us = M_T0 + at};
+    inventory_record(inventory_shard(inv, shard), &c);
+}
+
+static double get_double(json_object *o, const char *key)
+{
+    json_object *v = get(o, key);
+    ck_assert_msg(json_object_is_type(v, json_type_double) || json_object_is_type(v, json_type_int),
+                  "'%s' is not a number", key);
+    return json_object_get_double(v);
+}
+
+/* The element of the methods array for `method`. */
+static json_object *method_of(json_object *methods, const char *method)
+{
+    for (size_t i = 0; i < json_object_array_length(methods); i++) {
+        json_object *m = json_object_array_get_idx(methods, i);
+        if (strcmp(get_str(m, "method"), method) == 0)
+            return m;
+    }
+    ck_abort_msg("no method %s", method);
+    return NULL;
+}
+
+START_TEST(methods_as_json_say_who_serves_each_now)
+{
+    struct buf errors = BUF_INIT, out = BUF_INIT;
+    struct config *c = config_parse("t.conf", METHODS_TABLE, sizeof(METHODS_TABLE) - 1, &errors);
+    ck_assert_msg(c != NULL, "%s", buf_cstr(&errors));
+    struct inventory *inv = inventory_new(2, 100, M_T0);
+    /* stock.get: 3 calls the new service answered (one a fault), over two
+     * workers. */
+    record_call(inv, 0, "stock.get", "admin-m-read", 1, 0, 0, 1, 1000, 10);
+    record_call(inv, 1, "stock.get", "admin-m-read", 1, 1, 0, 1, 2000, 20);
+    record_call(inv, 1, "stock.get", "admin-m-read", 1, 0, 0, 1, 3000, 30);
+    /* orders.list: one each side of the canary. */
+    record_call(inv, 0, "orders.list", "admin-m-canary", 1, 0, 0, 0, 5000, 40);
+    record_call(inv, 0, "orders.list", "admin-m-canary", 1, 0, 0, 1, 5000, 50);
+    /* audit.x: the shadow's primary, the legacy, answers. */
+    record_call(inv, 1, "audit.x", "admin-m-shadow", 1, 0, 0, 0, 700, 60);
+    /* A method no route takes any more, which only ever failed, with a
+     * name that needs escaping. */
+    record_call(inv, 0, "misc.\"odd\"\x01", NULL, 0, 0, 1, 0, 100, 5);
+    struct inventory_report r;
+    inventory_report(inv, &r);
+    admin_write_methods(&out, c, &r, M_T0 + 3600ll * 1000000);
+
+    json_object *o = parse_json(&out);
+    ck_assert_str_eq(get_str(o, "since"), "2026-11-21T10:00:00.000Z");
+    ck_assert_str_eq(get_str(o, "now"), "2026-11-21T11:00:00.000Z");
+    ck_assert_int_eq(get_int(o, "max_methods"), 100);
+    ck_assert_int_eq(get_int(o, "untracked_calls"), 0);
+    json_object *totals = get(o, "totals");
+    ck_assert_int_eq(get_int(totals, "calls"), 7);
+    ck_assert_int_eq(get_int(totals, "new_calls"), 4);
+    ck_assert_int_eq(get_int(totals, "legacy_calls"), 2);
+    ck_assert(fabs(get_double(totals, "new_share") - 4.0 / 6.0) < 1e-12);
+
+    json_object *methods = get(o, "methods");
+    ck_assert(json_object_is_type(methods, json_type_array));
+    ck_assert_int_eq(json_object_array_length(methods), 4);
+    /* Most called first. */
+    ck_assert_str_eq(get_str(json_object_array_get_idx(methods, 0), "method"), "stock.get");
+    ck_assert_str_eq(get_str(json_object_array_get_idx(methods, 1), "method"), "orders.list");
+
+    json_object *m = method_of(methods, "stock.get");
+    ck_assert_int_eq(get_int(m, "calls"), 3);
+    ck_assert_int_eq(get_int(m, "faults"), 1);
+    ck_assert_int_eq(get_int(m, "errors"), 0);
+    ck_assert_int_eq(get_int(m, "new_calls"), 3);
+    ck_assert_int_eq(get_int(m, "legacy_calls"), 0);
+    ck_assert(get_double(m, "new_share") == 1.0);
+    json_object *lat = get(m, "latency_ms");
+    ck_assert(fabs(get_double(lat, "p50") - 2.0) < 2.0 * 0.032);
+    ck_assert(fabs(get_double(lat, "p99") - 3.0) < 3.0 * 0.032);
+    ck_assert(get_double(lat, "max") == 3.0);
+    ck_assert_int_eq(get_int(m, "bytes_in"), 300);
+    ck_assert_int_eq(get_int(m, "bytes_out"), 30);
+    ck_assert_str_eq(get_str(m, "first_seen"), "2026-11-21T10:00:00.000Z");
+    ck_assert_str_eq(get_str(m, "last_seen"), "2026-11-21T10:00:00.000Z");
+    ck_assert_str_eq(get_str(m, "last_route"), "admin-m-read");
+    ck_assert_str_eq(get_str(m, "route"), "admin-m-read");
+    ck_assert_str_eq(get_str(m, "mode"), "direct");
+    ck_assert_str_eq(get_str(m, "side"), "new");
+    ck_assert_str_eq(get_str(m, "upstream"), "svc");
+
+    m = method_of(methods, "orders.list");
+    ck_assert(get_double(m, "new_share") == 0.5);
+    ck_assert_str_eq(get_str(m, "route"), "admin-m-canary");
+    ck_assert_str_eq(get_str(m, "mode"), "canary");
+    ck_assert_str_eq(get_str(m, "side"), "canary");
+
+    m = method_of(methods, "audit.x");
+    ck_assert_str_eq(get_str(m, "route"), "admin-m-shadow");
+    ck_assert_str_eq(get_str(m, "mode"), "shadow");
+    ck_assert_str_eq(get_str(m, "side"), "legacy");
+    ck_assert_str_eq(get_str(m, "upstream"), "legacy");
+
+    m = method_of(methods, "misc.\"odd\"\x01");
+    ck_assert_int_eq(get_int(m, "errors"), 1);
+    ck_assert(get_double(m, "new_share") == 0);
+    ck_assert_ptr_null(get(m, "last_route"));
+    ck_assert_ptr_null(get(m, "route"));
+    ck_assert_ptr_null(get(m, "mode"));
+    ck_assert_str_eq(get_str(m, "side"), "none");
+    ck_assert_ptr_null(get(m, "upstream"));
+    json_object_put(o);
+
+    /* What `strangler methods` makes of it. */
+    struct buf table = BUF_INIT;
+    ck_assert_int_eq(adminctl_format_methods(out.data, out.len, &table), 0);
+    ck_assert_msg(strncmp(buf_cstr(&table),
+                          "66.7% of answered calls served by new services (4 new, 2 legacy; 7 "
+                          "calls since 2026-11-21T10:00:00.000Z)\n",
+                          strlen("66.7% of answered calls served by new services (4 new, 2 legacy; "
+                                 "7 calls since 2026-11-21T10:00:00.000Z)\n")) == 0,
+                  "%s", buf_cstr(&table));
+    ck_assert_ptr_nonnull(strstr(buf_cstr(&table), "misc.\"odd\"?"));
+    buf_dispose(&table);
+
+    inventory_report_dispose(&r);
+    inventory_free(inv);
+    buf_dispose(&out);
+    buf_dispose(&errors);
+    config_unref(c);
+}
+END_TEST
+
+START_TEST(a_routes_side)
+{
+    struct buf errors = BUF_INIT;
+    struct config *c = config_parse("t.conf", METHODS_TABLE, sizeof(METHODS_TABLE) - 1, &errors);
+    ck_assert_msg(c != NULL, "%s", buf_cstr(&errors));
+    ck_assert_str_eq(admin_route_side(config_find_route(c, "admin-m-read")), "new");
+    ck_assert_str_eq(admin_route_side(config_find_route(c, "admin-m-canary")), "canary");
+    ck_assert_str_eq(admin_route_side(config_find_route(c, "admin-m-shadow")), "legacy");
+    ck_assert_str_eq(admin_route_side(config_find_route(c, "admin-m-api")), "legacy");
+    config_unref(c);
+
+    /* The side is the upstream's role, not its kind. */
+    static const char roles[] = "upstream facade http://127.0.0.1:1/rpc kind=json role=legacy\n"
+                                "upstream rewrite http://127.0.0.1:2/RPC2 role=new\n"
+                                "route admin-m-facade xmlrpc a.* -> facade\n"
+                                "route admin-m-rewrite xmlrpc b.* -> rewrite\n"
+                                "route admin-m-fallback xmlrpc c.* -> fallback rewrite facade\n";
+    c = config_parse("t.conf", roles, sizeof(roles) - 1, &errors);
+    ck_assert_msg(c != NULL, "%s", buf_cstr(&errors));
+    ck_assert_str_eq(admin_route_side(config_find_route(c, "admin-m-facade")), "legacy");
+    ck_assert_str_eq(admin_route_side(config_find_route(c, "admin-m-rewrite")), "new");
+    ck_assert_str_eq(admin_route_side(config_find_route(c, "admin-m-fallback")), "new");
+    config_unref(c);
+    buf_dispose(&errors);
+}
+END_TEST
+
 Suite *admin_suite(void)
 {
     Suite *s = suite_create("admin");
@@ -596,6 +782,8 @@ Suite *admin_suite(void)
     tcase_set_timeout(tc, UNIT_TIMEOUT);
     tcase_add_test(tc, a_route_as_json);
     tcase_add_test(tc, a_changed_route_says_when_by_whom_and_from_what);
+    tcase_add_test(tc, methods_as_json_say_who_serves_each_now);
+    tcase_add_test(tc, a_routes_side);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("server");

@@ -156,6 +156,219 @@ START_TEST(routes_table_refuses_what_is_not_a_route_list)
 }
 END_TEST
 
+/* ---- methods ------------------------------------------------------------- */
+
+/* GET /methods as admin_write_methods() writes it (proxy/admin.c). */
+#define METHOD_JSON(name, calls, faults, errors, new_calls, legacy_calls, share, p50, p99, route,  \
+                    mode, side, upstream)                                                          \
+    "{\"method\":" name ",\"calls\":" #calls ",\"faults\":" #faults ",\"errors\":" #errors         \
+    ",\"new_calls\":" #new_calls ",\"legacy_calls\":" #legacy_calls ",\"new_share\":" share        \
+    ",\"latency_ms\":{\"p50\":" p50 ",\"p99\":" p99 ",\"max\":2000.0},\"bytes_in\":1000,"          \
+    "\"bytes_out\":2000,\"first_seen\":\"2026-11-21T10:00:01.000Z\","                              \
+    "\"last_seen\":\"2026-11-21T10:59:59.000Z\",\"last_route\":" route ",\"route\":" route         \
+    ",\"mode\":" mode ",\"side\":" side ",\"upstream\":" upstream "}"
+
+#define M_STOCK                                                                                    \
+    METHOD_JSON("\"stock.get\"", 1200, 3, 1, 900, 296, "0.7525083612040134", "1.25", "12.5",       \
+                "\"stock-read\"", "\"direct\"", "\"new\"", "\"stock-svc\"")
+#define M_ORDERS                                                                                   \
+    METHOD_JSON("\"orders.list\"", 250, 0, 10, 0, 240, "0.0", "150.0", "1234.5", "\"everything\"", \
+                "\"direct\"", "\"legacy\"", "\"legacy\"")
+#define M_NOWHERE                                                                                  \
+    METHOD_JSON("\"x.y\"", 50, 0, 0, 0, 50, "0.0", "0.5", "0.5", "null", "null", "\"none\"", "null")
+
+static const char three_methods[] =
+    "{\"since\":\"2026-11-21T10:00:00.000Z\",\"now\":\"2026-11-21T11:00:00.000Z\","
+    "\"max_methods\":5000,\"untracked_calls\":0,"
+    "\"totals\":{\"calls\":1500,\"new_calls\":900,\"legacy_calls\":590,"
+    "\"new_share\":0.6040268456375839},"
+    "\"methods\":[" M_STOCK "," M_ORDERS "," M_NOWHERE "]}";
+
+static char *methods_table(const char *json)
+{
+    struct buf out = BUF_INIT;
+    if (adminctl_format_methods(json, strlen(json), &out) != 0) {
+        buf_dispose(&out);
+        return NULL;
+    }
+    return buf_steal(&out);
+}
+
+START_TEST(methods_table_has_the_share_and_aligned_columns)
+{
+    char *t = methods_table(three_methods);
+    ck_assert_ptr_nonnull(t);
+    // clang-format off
+    ck_assert_str_eq(t,
+        "60.4% of answered calls served by new services (900 new, 590 legacy; 1500 calls since 2026-11-21T10:00:00.000Z)\n"
+        "METHOD       SIDE    ROUTE       CALLS  FAULTS  ERRORS  NEW%   P50MS    P99MS\n"
+        "stock.get    new     stock-read   1200       3       1  75.3    1.25    12.50  last 2026-11-21T10:59:59.000Z\n"
+        "orders.list  legacy  everything    250       0      10   0.0  150.00  1234.50  last 2026-11-21T10:59:59.000Z\n"
+        "x.y          none    -              50       0       0   0.0    0.50     0.50  last 2026-11-21T10:59:59.000Z\n");
+    // clang-format on
+    free(t);
+}
+END_TEST
+
+START_TEST(methods_table_says_how_many_calls_it_does_not_list)
+{
+    static const char json[] =
+        "{\"since\":\"2026-11-21T10:00:00.000Z\",\"untracked_calls\":7,"
+        "\"totals\":{\"calls\":0,\"new_calls\":0,\"legacy_calls\":0,\"new_share\":0.0},"
+        "\"methods\":[]}";
+    char *t = methods_table(json);
+    ck_assert_ptr_nonnull(t);
+    ck_assert_str_eq(t, "0.0% of answered calls served by new services (0 new, 0 legacy; 0 calls "
+                        "since 2026-11-21T10:00:00.000Z)\n"
+                        "7 calls of methods beyond max_methods are not listed\n"
+                        "METHOD  SIDE  ROUTE  CALLS  FAULTS  ERRORS  NEW%  P50MS  P99MS\n");
+    free(t);
+    /* One is enough to say so. */
+    struct buf one = BUF_INIT;
+    buf_append_str(&one, json);
+    char *seven = strstr(one.data, "\"untracked_calls\":7");
+    ck_assert_ptr_nonnull(seven);
+    seven[strlen("\"untracked_calls\":")] = '1';
+    t = methods_table(buf_cstr(&one));
+    ck_assert_ptr_nonnull(t);
+    ck_assert_ptr_nonnull(strstr(t, ")\n1 calls of methods beyond max_methods are not listed\n"));
+    free(t);
+    buf_dispose(&one);
+    /* None untracked: no such line. */
+    t = methods_table(three_methods);
+    ck_assert_ptr_null(strstr(t, "not listed"));
+    free(t);
+}
+END_TEST
+
+#define M_EVIL                                                                                     \
+    METHOD_JSON("\"evil\\u001b[2J\\n\\u009b.x\"", 1, 0, 0, 1, 0, "1.0", "1", "2", "\"r\"",         \
+                "\"direct\"", "\"new\"", "\"s\"")
+#define M_CAFE                                                                                     \
+    METHOD_JSON("\"caf\\u00e9\"", 1, 0, 0, 1, 0, "1.0", "1", "2", "\"r\"", "\"direct\"",           \
+                "\"new\"", "\"s\"")
+
+START_TEST(methods_table_neutralises_control_characters)
+{
+    /* A method name comes from a client: an escape sequence in it must not
+     * reach the terminal, and columns count characters, not bytes. */
+    static const char json[] =
+        "{\"since\":\"2026\\u001b[2J\",\"untracked_calls\":0,"
+        "\"totals\":{\"calls\":2,\"new_calls\":2,\"legacy_calls\":0,\"new_share\":1.0},"
+        "\"methods\":[" M_EVIL "," M_CAFE "]}";
+    char *t = methods_table(json);
+    ck_assert_ptr_nonnull(t);
+    for (const char *p = t; *p; p++)
+        ck_assert_msg((unsigned char)*p >= 0x20 || *p == '\n', "control character %#x in\n%s",
+                      (unsigned char)*p, t);
+    ck_assert_ptr_null(strstr(t, "\xc2\x9b"));
+    // clang-format off
+    ck_assert_str_eq(t,
+        "100.0% of answered calls served by new services (2 new, 0 legacy; 2 calls since 2026?[2J)\n"
+        "METHOD        SIDE  ROUTE  CALLS  FAULTS  ERRORS   NEW%  P50MS  P99MS\n"
+        "evil?[2J??.x  new   r          1       0       0  100.0   1.00   2.00  last 2026-11-21T10:59:59.000Z\n"
+        "caf\xc3\xa9          new   r          1       0       0  100.0   1.00   2.00  last 2026-11-21T10:59:59.000Z\n");
+    // clang-format on
+    free(t);
+}
+END_TEST
+
+START_TEST(methods_table_tolerates_absent_optional_members)
+{
+    /* No since, no last_seen, no route or side: "?" and "-", no note. */
+    static const char json[] =
+        "{\"untracked_calls\":0,"
+        "\"totals\":{\"calls\":1,\"new_calls\":0,\"legacy_calls\":1,\"new_share\":0},"
+        "\"methods\":[{\"method\":\"a\",\"new_share\":0,\"latency_ms\":{\"p50\":0,\"p99\":0}}]}";
+    char *t = methods_table(json);
+    ck_assert_ptr_nonnull(t);
+    ck_assert_str_eq(t, "0.0% of answered calls served by new services (0 new, 1 legacy; 1 calls "
+                        "since ?)\n"
+                        "METHOD  SIDE  ROUTE  CALLS  FAULTS  ERRORS  NEW%  P50MS  P99MS\n"
+                        "a       -     -          0       0       0   0.0   0.00   0.00\n");
+    free(t);
+}
+END_TEST
+
+START_TEST(methods_table_refuses_what_is_not_a_methods_answer)
+{
+    static const char totals[] =
+        "\"totals\":{\"calls\":1,\"new_calls\":1,\"legacy_calls\":0,\"new_share\":1.0}";
+    static const char *const bad[] = {
+        "",
+        "not json",
+        "[]",
+        "{}",
+        "{\"methods\":[]}",
+        "{\"totals\":{\"calls\":1,\"new_calls\":1,\"legacy_calls\":0,\"new_share\":1.0}}",
+        "{\"methods\":{}, \"totals\":{\"calls\":1,\"new_calls\":1,\"legacy_calls\":0,"
+        "\"new_share\":1.0}}",
+        "{\"methods\":[], \"totals\":[]}",
+        "{\"methods\":[], \"totals\":{\"calls\":1,\"new_calls\":1,\"legacy_calls\":0}}",
+        "{\"methods\":[], \"totals\":{\"calls\":\"1\",\"new_calls\":1,\"legacy_calls\":0,"
+        "\"new_share\":1.0}}",
+        "{\"methods\":[], \"totals\":{\"calls\":1,\"new_calls\":1,\"legacy_calls\":0,"
+        "\"new_share\":\"all\"}}",
+        "{\"methods\":[], \"since\":5, \"totals\":{\"calls\":1,\"new_calls\":1,"
+        "\"legacy_calls\":0,\"new_share\":1.0}}",
+        "{\"methods\":[], \"untracked_calls\":\"none\", \"totals\":{\"calls\":1,"
+        "\"new_calls\":1,\"legacy_calls\":0,\"new_share\":1.0}}",
+        "{\"methods\":[], \"totals\":{\"calls\":1,\"new_calls\":1,\"legacy_calls\":0,"
+        "\"new_share\":1.0}} trailing",
+        "{\"methods\":[], \"totals\":{\"calls\":1,\"new_calls\":1,\"legacy_calls\":0,"
+        "\"new_share\":1.0}",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        struct buf out = BUF_INIT;
+        ck_assert_msg(adminctl_format_methods(bad[i], strlen(bad[i]), &out) == -1, "accepted %s",
+                      bad[i]);
+        buf_dispose(&out);
+    }
+    /* Elements of "methods" that are no method. */
+    static const char *const elements[] = {
+        "1",
+        "null",
+        "{}",
+        "{\"method\":5,\"new_share\":0,\"latency_ms\":{\"p50\":0,\"p99\":0}}",
+        "{\"method\":\"a\",\"latency_ms\":{\"p50\":0,\"p99\":0}}",
+        "{\"method\":\"a\",\"new_share\":0}",
+        "{\"method\":\"a\",\"new_share\":0,\"latency_ms\":[]}",
+        "{\"method\":\"a\",\"new_share\":0,\"latency_ms\":{\"p99\":0}}",
+        "{\"method\":\"a\",\"new_share\":0,\"latency_ms\":{\"p50\":0}}",
+        "{\"method\":\"a\",\"new_share\":0,\"latency_ms\":{\"p50\":\"1\",\"p99\":0}}",
+        "{\"method\":\"a\",\"new_share\":0,\"latency_ms\":{\"p50\":0,\"p99\":0},\"calls\":1.5}",
+        "{\"method\":\"a\",\"new_share\":0,\"latency_ms\":{\"p50\":0,\"p99\":0},\"side\":1}",
+        "{\"method\":\"a\",\"new_share\":0,\"latency_ms\":{\"p50\":0,\"p99\":0},\"route\":[]}",
+        "{\"method\":\"a\",\"new_share\":0,\"latency_ms\":{\"p50\":0,\"p99\":0},"
+        "\"last_seen\":0}",
+        "{\"method\":\"a\",\"new_share\":0,\"latency_ms\":{\"p50\":0,\"p99\":0},\"errors\":\"0\"}",
+    };
+    for (size_t i = 0; i < sizeof(elements) / sizeof(elements[0]); i++) {
+        struct buf doc = BUF_INIT, out = BUF_INIT;
+        /* a good method first: the bad one is found wherever it is */
+        buf_appendf(&doc,
+                    "{%s,\"methods\":[{\"method\":\"ok\",\"new_share\":0,"
+                    "\"latency_ms\":{\"p50\":0,\"p99\":0}},%s]}",
+                    totals, elements[i]);
+        ck_assert_msg(adminctl_format_methods(doc.data, doc.len, &out) == -1, "accepted %s",
+                      doc.data);
+        buf_dispose(&doc);
+        buf_dispose(&out);
+    }
+    /* The good one alone is fine: what failed above was the bad one. */
+    struct buf doc = BUF_INIT, out = BUF_INIT;
+    buf_appendf(&doc,
+                "{%s,\"methods\":[{\"method\":\"ok\",\"new_share\":0,"
+                "\"latency_ms\":{\"p50\":0,\"p99\":0}}]}",
+                totals);
+    ck_assert_int_eq(adminctl_format_methods(doc.data, doc.len, &out), 0);
+    buf_dispose(&doc);
+    buf_dispose(&out);
+    ck_assert_int_eq(adminctl_format_methods(NULL, 0, &out), -1);
+    buf_dispose(&out);
+}
+END_TEST
+
 START_TEST(json_is_printed_pretty)
 {
     static const char in[] = "[{\"name\":\"a/b\",\"counters\":{\"requests\":1},\"changed\":null}]";
@@ -816,6 +1029,11 @@ Suite *adminctl_suite(void)
     tcase_add_test(tc, routes_table_tolerates_missing_members);
     tcase_add_test(tc, routes_table_counts_columns_not_bytes);
     tcase_add_test(tc, routes_table_refuses_what_is_not_a_route_list);
+    tcase_add_test(tc, methods_table_has_the_share_and_aligned_columns);
+    tcase_add_test(tc, methods_table_says_how_many_calls_it_does_not_list);
+    tcase_add_test(tc, methods_table_neutralises_control_characters);
+    tcase_add_test(tc, methods_table_tolerates_absent_optional_members);
+    tcase_add_test(tc, methods_table_refuses_what_is_not_a_methods_answer);
     tcase_add_test(tc, json_is_printed_pretty);
     tcase_add_test(tc, flip_says_before_and_after);
     tcase_add_test(tc, flip_refuses_what_is_not_a_route);

@@ -1,5 +1,6 @@
 #include "unit.h"
 #include "proxy/config.h"
+#include "proxy/metrics.h"
 #include "legacy-adapters/restmap.h"
 
 #include <stdlib.h>
@@ -763,6 +764,183 @@ START_TEST(issue6_check_warns_about_shadows_and_fallbacks_that_write)
 }
 END_TEST
 
+/* Which side an upstream is on: by its kind unless role= says. */
+START_TEST(upstream_roles_default_by_kind_and_can_be_set)
+{
+    struct buf errors = BUF_INIT;
+    struct config *c = parse("upstream l  http://127.0.0.1:1/RPC2\n"
+                             "upstream j  http://127.0.0.1:2/rpc kind=json\n"
+                             "upstream jl http://127.0.0.1:3/rpc kind=json role=legacy\n"
+                             "upstream xn http://127.0.0.1:4/RPC2 role=new\n"
+                             "upstream xl http://127.0.0.1:5/RPC2 kind=xmlrpc role=legacy\n"
+                             "route cfg-role-j  xmlrpc j.*  -> j\n"
+                             "route cfg-role-jl xmlrpc jl.* -> jl\n"
+                             "route cfg-role-xn xmlrpc xn.* -> xn\n"
+                             "route cfg-role-c  xmlrpc c.*  -> canary 5% xn xl\n"
+                             "route cfg-role-l  *           -> l\n",
+                             &errors);
+    ck_assert_msg(c != NULL, "%s", buf_cstr(&errors));
+    static const struct {
+        const char *name, *role;
+        int new_side;
+    } want[] = {
+        {"l", "legacy", 0}, {"j", "new", 1},     {"jl", "legacy", 0},
+        {"xn", "new", 1},   {"xl", "legacy", 0},
+    };
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+        const struct upstream_def *u = config_find_upstream(c, want[i].name);
+        ck_assert_ptr_nonnull(u);
+        ck_assert_str_eq(u->role, want[i].role);
+        ck_assert_msg(u->new_side == want[i].new_side, "%s: new_side %d", u->name, u->new_side);
+    }
+    /* Each route counts its calls per upstream, on the upstream's side. */
+    const struct route *j = config_find_route(c, "cfg-role-j");
+    ck_assert_ptr_nonnull(j->targets[0]);
+    ck_assert_ptr_null(j->targets[1]);
+    ck_assert_str_eq(j->targets[0]->route, "cfg-role-j");
+    ck_assert_str_eq(j->targets[0]->upstream, "j");
+    ck_assert_int_eq(j->targets[0]->new_side, 1);
+    ck_assert_int_eq(config_find_route(c, "cfg-role-jl")->targets[0]->new_side, 0);
+    ck_assert_int_eq(config_find_route(c, "cfg-role-xn")->targets[0]->new_side, 1);
+    ck_assert_int_eq(config_find_route(c, "cfg-role-l")->targets[0]->new_side, 0);
+    const struct route *canary = config_find_route(c, "cfg-role-c");
+    ck_assert_str_eq(canary->targets[0]->upstream, "xl"); /* REST */
+    ck_assert_int_eq(canary->targets[0]->new_side, 0);
+    ck_assert_str_eq(canary->targets[1]->upstream, "xn"); /* NEW */
+    ck_assert_int_eq(canary->targets[1]->new_side, 1);
+    /* The calls no route takes have counters of their own. */
+    ck_assert_ptr_nonnull(c->unrouted);
+    ck_assert_str_eq(c->unrouted->route, "");
+    ck_assert_str_eq(c->unrouted->upstream, "");
+    config_unref(c);
+
+    /* A reload that changes a role: the same counters, on the other side. */
+    c = parse("upstream j http://127.0.0.1:2/rpc kind=json role=legacy\n"
+              "route cfg-role-j xmlrpc j.* -> j\n",
+              &errors);
+    ck_assert_msg(c != NULL, "%s", buf_cstr(&errors));
+    ck_assert_int_eq(c->routes[0].targets[0]->new_side, 0);
+    config_unref(c);
+    buf_dispose(&errors);
+}
+END_TEST
+
+START_TEST(an_unknown_role_is_an_error)
+{
+    expect_error("listen 127.0.0.1:8080\nupstream a http://127.0.0.1:1 role=boss\n",
+                 "routes.conf:2: upstream a: role must be new or legacy (got 'boss')\n");
+    expect_error("upstream a http://127.0.0.1:1 kind=json role=\n",
+                 "routes.conf:1: upstream a: role must be new or legacy (got '')\n");
+    expect_error("upstream a http://127.0.0.1:1 role=New\n",
+                 "routes.conf:1: upstream a: role must be new or legacy (got 'New')\n");
+}
+END_TEST
+
+START_TEST(access_log_and_error_log)
+{
+    struct buf errors = BUF_INIT;
+    /* Neither: no access log, the error log on stderr. */
+    struct config *c = parse("workers 1\n", &errors);
+    ck_assert_msg(c != NULL, "%s", buf_cstr(&errors));
+    ck_assert_ptr_null(c->access_log.path);
+    ck_assert_uint_eq(c->access_log.buffer_bytes, 64 * 1024);
+    ck_assert_uint_eq(c->access_log.flush_ms, 1000);
+    ck_assert_ptr_null(c->error_log);
+    config_unref(c);
+
+    c = parse("access_log off buffer=8k\nerror_log stderr\n", &errors);
+    ck_assert_msg(c != NULL, "%s", buf_cstr(&errors));
+    ck_assert_ptr_null(c->access_log.path);
+    ck_assert_ptr_null(c->error_log);
+    config_unref(c);
+
+    c = parse("access_log stdout flush=2s\n", &errors);
+    ck_assert_msg(c != NULL, "%s", buf_cstr(&errors));
+    ck_assert_str_eq(c->access_log.path, "stdout");
+    ck_assert_uint_eq(c->access_log.buffer_bytes, 64 * 1024);
+    ck_assert_uint_eq(c->access_log.flush_ms, 2000);
+    config_unref(c);
+
+    c = parse("access_log /var/log/strangler/access.log buffer=0\n"
+              "error_log /var/log/strangler/error.log\n",
+              &errors);
+    ck_assert_msg(c != NULL, "%s", buf_cstr(&errors));
+    ck_assert_str_eq(c->access_log.path, "/var/log/strangler/access.log");
+    ck_assert_uint_eq(c->access_log.buffer_bytes, 0);
+    ck_assert_uint_eq(c->access_log.flush_ms, 1000);
+    ck_assert_str_eq(c->error_log, "/var/log/strangler/error.log");
+    config_unref(c);
+
+    /* Relative paths are the file's folder's, as the spool's are... */
+    static const char text[] = "access_log logs/access.log buffer=32k flush=250ms\n"
+                               "error_log logs/error.log\n";
+    c = config_parse_as("/etc/strangler/routes.conf", text, sizeof(text) - 1, &errors);
+    ck_assert_msg(c != NULL, "%s", buf_cstr(&errors));
+    ck_assert_str_eq(c->access_log.path, "/etc/strangler/logs/access.log");
+    ck_assert_uint_eq(c->access_log.buffer_bytes, 32 * 1024);
+    ck_assert_uint_eq(c->access_log.flush_ms, 250);
+    ck_assert_str_eq(c->error_log, "/etc/strangler/logs/error.log");
+    config_unref(c);
+    /* ...but stdout, stderr and off are words, not files. */
+    static const char words[] = "access_log stdout\nerror_log stderr\n";
+    c = config_parse_as("/etc/strangler/routes.conf", words, sizeof(words) - 1, &errors);
+    ck_assert_msg(c != NULL, "%s", buf_cstr(&errors));
+    ck_assert_str_eq(c->access_log.path, "stdout");
+    ck_assert_ptr_null(c->error_log);
+    config_unref(c);
+    /* Text without a file: relative to the working directory. */
+    c = parse("access_log logs/access.log\nerror_log e.log\n", &errors);
+    ck_assert_msg(c != NULL, "%s", buf_cstr(&errors));
+    ck_assert_str_eq(c->access_log.path, "logs/access.log");
+    ck_assert_str_eq(c->error_log, "e.log");
+    config_unref(c);
+    buf_dispose(&errors);
+
+    expect_error("access_log stdout flush=0\n", "routes.conf:1: flush: 0 is out of range");
+    expect_error("access_log stdout flush=2m\n", "routes.conf:1: flush: 2m is out of range");
+    expect_error("access_log stdout flush=soon\n", "routes.conf:1: flush: invalid duration 'soon'");
+    expect_error("access_log stdout buffer=17m\n", "routes.conf:1: buffer: 17m is out of range");
+    expect_error("access_log stdout buffer=big\n", "routes.conf:1: buffer: invalid size 'big'");
+    expect_error("access_log a.log level=1\n",
+                 "routes.conf:1: access_log: unknown option 'level=1' (expected buffer=, flush=)");
+    expect_error("access_log\n", "routes.conf:1: access_log: expected 1");
+    expect_error("error_log\n", "routes.conf:1: error_log: expected 1 argument, got 0");
+    expect_error("error_log a b\n", "routes.conf:1: error_log: expected 1 argument, got 2");
+}
+END_TEST
+
+START_TEST(max_methods_has_a_default_and_a_range)
+{
+    struct buf errors = BUF_INIT;
+    struct config *c = parse("workers 1\n", &errors);
+    ck_assert_msg(c != NULL, "%s", buf_cstr(&errors));
+    ck_assert_uint_eq(c->max_methods, 5000);
+    config_unref(c);
+    c = parse("max_methods 20000\n", &errors);
+    ck_assert_msg(c != NULL, "%s", buf_cstr(&errors));
+    ck_assert_uint_eq(c->max_methods, 20000);
+    config_unref(c);
+    c = parse("max_methods 0\n", &errors);
+    ck_assert_msg(c != NULL, "%s", buf_cstr(&errors));
+    ck_assert_uint_eq(c->max_methods, 0);
+    config_unref(c);
+    buf_dispose(&errors);
+    expect_error("max_methods 1000001\n", "routes.conf:1: max_methods: 1000001 is out of range");
+    expect_error("max_methods lots\n", "routes.conf:1: max_methods: invalid number 'lots'");
+}
+END_TEST
+
+START_TEST(the_new_directives_may_appear_once)
+{
+    expect_error("access_log off\n\naccess_log stdout\n",
+                 "routes.conf:3: access_log is set twice (first on line 1)");
+    expect_error("error_log stderr\nerror_log e.log\n",
+                 "routes.conf:2: error_log is set twice (first on line 1)");
+    expect_error("max_methods 10\nmax_methods 10\n",
+                 "routes.conf:2: max_methods is set twice (first on line 1)");
+}
+END_TEST
+
 Suite *config_suite(void)
 {
     Suite *s = suite_create("config");
@@ -792,6 +970,11 @@ Suite *config_suite(void)
     tcase_add_test(tc, issue6_dark_launch_actions_parse);
     tcase_add_test(tc, issue6_dark_launch_mistakes_are_named);
     tcase_add_test(tc, issue6_check_warns_about_shadows_and_fallbacks_that_write);
+    tcase_add_test(tc, upstream_roles_default_by_kind_and_can_be_set);
+    tcase_add_test(tc, an_unknown_role_is_an_error);
+    tcase_add_test(tc, access_log_and_error_log);
+    tcase_add_test(tc, max_methods_has_a_default_and_a_range);
+    tcase_add_test(tc, the_new_directives_may_appear_once);
     suite_add_tcase(s, tc);
     return s;
 }
