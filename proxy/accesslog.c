@@ -8,15 +8,22 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 struct accesslog {
     char *path;
     int fd;      /* stays the same number for the log's life (reopen dup2s onto it) */
     int is_file; /* 0 for stdout */
+    /* A write(2) of many lines is whole only on a regular file opened for
+     * appending; on a pipe or a terminal (stdout under a supervisor) a
+     * write above PIPE_BUF may be split, so writers take turns there. */
+    int serialize;
+    pthread_mutex_t lock;
 };
 
 struct accesslog_writer {
@@ -40,10 +47,13 @@ struct accesslog *accesslog_open(const char *path, char *err, size_t errlen)
     log->path = mem_strdup(path);
     log->is_file = strcmp(path, "stdout") != 0;
     log->fd = log->is_file ? open_file(path, err, errlen) : STDOUT_FILENO;
+    pthread_mutex_init(&log->lock, NULL);
     if (log->fd < 0) {
         accesslog_close(log);
         return NULL;
     }
+    struct stat st;
+    log->serialize = fstat(log->fd, &st) != 0 || !S_ISREG(st.st_mode);
     return log;
 }
 
@@ -53,6 +63,7 @@ void accesslog_close(struct accesslog *log)
         return;
     if (log->is_file && log->fd >= 0)
         close(log->fd);
+    pthread_mutex_destroy(&log->lock);
     free(log->path);
     free(log);
 }
@@ -98,6 +109,8 @@ void accesslog_writer_free(struct accesslog_writer *w)
 void accesslog_flush(struct accesslog_writer *w)
 {
     size_t off = 0;
+    if (w->log->serialize)
+        pthread_mutex_lock(&w->log->lock);
     while (off < w->buf.len) {
         ssize_t n = write(w->log->fd, w->buf.data + off, w->buf.len - off);
         if (n < 0 && errno == EINTR)
@@ -113,6 +126,8 @@ void accesslog_flush(struct accesslog_writer *w)
         }
         off += (size_t)n;
     }
+    if (w->log->serialize)
+        pthread_mutex_unlock(&w->log->lock);
     if (off == w->buf.len && off > 0 && w->failing) {
         log_warn("access_log %s: writing again", w->log->path);
         w->failing = 0;
@@ -129,7 +144,7 @@ static void put_string(struct buf *b, const char *key, const char *s, size_t len
         jsonw_string(b, s, len);
 }
 
-void accesslog_write(struct accesslog_writer *w, const struct access_entry *e)
+void accesslog_write(struct accesslog_writer *w, const struct accesslog_entry *e)
 {
     struct buf *b = &w->buf;
     char at[CLOCK_RFC3339_LEN + 1];

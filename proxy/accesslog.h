@@ -12,7 +12,9 @@
  * routes.conf. Each worker writes through a writer of its own that buffers
  * whole lines (as nginx's `buffer=` does) and writes them with one write(2)
  * on an O_APPEND descriptor, so lines of different workers never
- * interleave; a buffered line waits at most `flush` (the worker's timer).
+ * interleave; on stdout, when it is a pipe or a terminal, the workers take
+ * turns (a lock around the write). A buffered line waits at most `flush`
+ * (the worker's timer).
  *
  * logrotate renames the file and sends SIGUSR1: accesslog_reopen() opens
  * the path again and puts the new file in place of the old one under the
@@ -48,7 +50,7 @@ void accesslog_writer_free(struct accesslog_writer *w);
 
 /* One request, as the line says it. Strings may be NULL (written as null),
  * method and request_id are not NUL-terminated. */
-struct access_entry {
+struct accesslog_entry {
     int64_t time_us; /* wall clock, when the request arrived */
     const char *request_id;
     size_t request_id_len;
@@ -72,7 +74,7 @@ struct access_entry {
 };
 
 /* Appends e's line; writes the buffer out when it is full. */
-void accesslog_write(struct accesslog_writer *w, const struct access_entry *e);
+void accesslog_write(struct accesslog_writer *w, const struct accesslog_entry *e);
 
 /* Writes out what is buffered (the worker's flush timer, and shutdown). */
 void accesslog_flush(struct accesslog_writer *w);

@@ -10,6 +10,7 @@
 #include "proxy/promtext.h"
 #include "proxy/router.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/event.h>
@@ -400,21 +401,16 @@ static void put_method(struct buf *b, const struct config *cfg, const struct inv
 void admin_write_methods(struct buf *out, const struct config *cfg,
                          const struct inventory_report *r, int64_t now_us)
 {
-    uint64_t new_calls = 0, legacy_calls = 0, calls = 0;
-    for (size_t i = 0; i < r->nmethods; i++) {
-        new_calls += r->methods[i].new_calls;
-        legacy_calls += r->methods[i].legacy_calls;
-        calls += r->methods[i].calls;
-    }
     buf_append_char(out, '{');
     put_time(out, "since", r->since_us);
     buf_append_char(out, ',');
     put_time(out, "now", now_us);
     put_u64_after(out, ",\"max_methods\":", r->max_methods);
+    put_u64_after(out, ",\"methods_tracked\":", r->tracked);
     put_u64_after(out, ",\"untracked_calls\":", r->untracked_calls);
-    put_u64_after(out, ",\"totals\":{\"calls\":", calls);
+    put_u64_after(out, ",\"totals\":{\"calls\":", r->calls);
     buf_append_char(out, ',');
-    put_share(out, new_calls, legacy_calls);
+    put_share(out, r->new_calls, r->legacy_calls);
     buf_append_str(out, "},\"methods\":[");
     for (size_t i = 0; i < r->nmethods; i++) {
         if (i > 0)
@@ -424,15 +420,44 @@ void admin_write_methods(struct buf *out, const struct config *cfg,
     buf_append_str(out, "]}");
 }
 
+/* GET /methods?limit=N: the N most called (all without a limit). Returns
+ * 0, or -1 when the query is not one. */
+static int read_limit(struct evhttp_request *req, size_t *limit)
+{
+    const char *query = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req));
+    struct evkeyvalq params;
+    int rc = 0;
+    *limit = SIZE_MAX;
+    if (query == NULL)
+        return 0;
+    if (evhttp_parse_query_str(query, &params) != 0)
+        return -1;
+    const char *v = evhttp_find_header(&params, "limit");
+    if (v != NULL) {
+        char *end = NULL;
+        unsigned long long n = strtoull(v, &end, 10);
+        if (v[0] < '0' || v[0] > '9' || *end != '\0' || n == 0)
+            rc = -1;
+        *limit = (size_t)n;
+    }
+    evhttp_clear_headers(&params);
+    return rc;
+}
+
 static void reply_methods(struct admin *a, struct evhttp_request *req)
 {
+    size_t limit;
     if (a->inventory == NULL) {
         reply_error(req, 404, "the method inventory is off (max_methods 0)", NULL);
         return;
     }
+    if (read_limit(req, &limit) != 0) {
+        reply_error(req, 400, "limit must be a positive number (GET /methods?limit=50)", NULL);
+        return;
+    }
     struct inventory_report r;
     struct buf b = BUF_INIT;
-    inventory_report(a->inventory, &r);
+    inventory_report_top(a->inventory, limit, &r);
     admin_write_methods(&b, control_config(a->ctl), &r, clock_realtime_us());
     reply_json(req, 200, &b);
     inventory_report_dispose(&r);
@@ -854,6 +879,47 @@ static void reply_asset(struct evhttp_request *req, const struct dashboard_asset
     reply(req, 200, asset->content_type, (const char *)asset->data, asset->len);
 }
 
+/* Whether `host` (a Host header's value) names this machine's loopback:
+ * localhost, 127.0.0.0/8 or [::1], with or without a port. */
+static int host_is_loopback(const char *host)
+{
+    char name[256];
+    size_t n = strlen(host);
+    if (n == 0 || n >= sizeof(name))
+        return 0;
+    memcpy(name, host, n + 1);
+    char *colon = name[0] == '[' ? strstr(name, "]:") : strrchr(name, ':');
+    if (colon != NULL)
+        colon[name[0] == '[' ? 1 : 0] = '\0';
+    struct in_addr v4;
+    return strcasecmp(name, "localhost") == 0 || strcmp(name, "[::1]") == 0 ||
+           (inet_pton(AF_INET, name, &v4) == 1 && (ntohl(v4.s_addr) >> 24) == 127);
+}
+
+/*
+ * A web page the operator happens to visit must not use the API through
+ * the operator's browser. A browser says where a request comes from
+ * (Origin): one from another origin than the API's own (the dashboard's)
+ * is refused. Without a token, a page could also rebind its own name to
+ * 127.0.0.1 and be "same origin": then the Host it sends is its own name,
+ * so only a loopback Host, or the admin address itself, is served. Tools
+ * such as curl and `strangler` send neither an Origin nor a strange Host.
+ */
+static const char *foreign_request(const struct admin *a, struct evhttp_request *req)
+{
+    struct evkeyvalq *in = evhttp_request_get_input_headers(req);
+    const char *host = evhttp_find_header(in, "Host");
+    const char *origin = evhttp_find_header(in, "Origin");
+    if (origin != NULL &&
+        (host == NULL || strncmp(origin, "http://", 7) != 0 || strcmp(origin + 7, host) != 0))
+        return "cross-origin requests are refused";
+    if (tokens_in_force(a)->ntokens > 0)
+        return NULL; /* the token says who it is; no page can read it */
+    if (host != NULL && !host_is_loopback(host) && strcmp(host, a->address) != 0)
+        return "without an admin token only loopback names are served (Host)";
+    return NULL;
+}
+
 static void on_request(struct evhttp_request *req, void *arg)
 {
     struct admin *a = arg;
@@ -874,6 +940,12 @@ static void on_request(struct evhttp_request *req, void *arg)
     const struct dashboard_asset *asset = dashboard_find(path);
     if (asset != NULL) {
         reply_asset(req, asset);
+        return;
+    }
+    const char *foreign = foreign_request(a, req);
+    if (foreign != NULL) {
+        log_warn("admin: %s refused: %s", path, foreign);
+        reply_error(req, 403, foreign, NULL);
         return;
     }
     const char *auth = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");

@@ -46,11 +46,16 @@ enum command {
     CMD_METHODS,
 };
 
+/* Methods `strangler methods` lists unless --limit says otherwise: a
+ * screenful of the busiest, which is what the backlog is about. */
+#define METHODS_LIMIT "50"
+
 const char adminctl_usage[] =
     "       strangler [-c FILE] routes [--json] [--admin HOST:PORT] [--token-file PATH]\n"
     "       strangler [-c FILE] flip NAME ACTION... [--admin HOST:PORT] [--token-file PATH]\n"
     "       strangler [-c FILE] reload [--admin HOST:PORT] [--token-file PATH]\n"
-    "       strangler [-c FILE] methods [--json] [--admin HOST:PORT] [--token-file PATH]\n"
+    "       strangler [-c FILE] methods [--limit N] [--json] [--admin HOST:PORT]\n"
+    "                 [--token-file PATH]\n"
     "       strangler [-c FILE] events replay [--since TIME|SPAN] [--type GLOB]\n"
     "                 [--admin HOST:PORT] [--token-file PATH]\n";
 
@@ -444,7 +449,7 @@ int adminctl_format_methods(const char *json, size_t len, struct buf *out)
     struct json_object *doc = parse_json(json, len);
     struct json_object *methods = NULL, *totals = NULL;
     const char *since = NULL;
-    int64_t calls = 0, new_calls = 0, legacy_calls = 0, untracked = 0;
+    int64_t calls = 0, new_calls = 0, legacy_calls = 0, untracked = 0, tracked = 0;
     double share = 0;
     struct buf text = BUF_INIT;
     int rc = -1;
@@ -454,6 +459,7 @@ int adminctl_format_methods(const char *json, size_t len, struct buf *out)
         member(doc, "totals", json_type_object, &totals) != 0 || totals == NULL ||
         member_string(doc, "since", &since) != 0 ||
         member_i64(doc, "untracked_calls", &untracked) != 0 ||
+        member_i64(doc, "methods_tracked", &tracked) != 0 ||
         member_i64(totals, "calls", &calls) != 0 ||
         member_i64(totals, "new_calls", &new_calls) != 0 ||
         member_i64(totals, "legacy_calls", &legacy_calls) != 0 ||
@@ -472,6 +478,10 @@ int adminctl_format_methods(const char *json, size_t len, struct buf *out)
     /* Nothing reaches out unless the whole answer could be read. */
     if (format_table(methods, &methods_table, &text) != 0)
         goto out;
+    size_t listed = json_object_array_length(methods);
+    if ((size_t)tracked > listed)
+        buf_appendf(&text, "(the %zu most called of %" PRId64 " methods; --limit N for more)\n",
+                    listed, tracked);
     buf_append(out, text.data, text.len);
     rc = 0;
 out:
@@ -704,6 +714,7 @@ struct options {
     int json;               /* routes --json, methods --json */
     const char *since;      /* events replay --since */
     const char *type;       /* events replay --type */
+    const char *limit;      /* methods --limit */
     const char **words;     /* the arguments that are not options, argc entries */
     int nwords;
 };
@@ -824,6 +835,11 @@ static int parse_options(int argc, char **argv, struct options *o)
             if (value == NULL || value[0] == '\0')
                 return usage_error("--since needs a TIME (2026-11-21T10:00:00Z) or a SPAN (24h)");
             o->since = value;
+        } else if (o->command == CMD_METHODS && take_value("--limit", argc, argv, &i, &value)) {
+            if (value == NULL || value[0] < '1' || value[0] > '9' ||
+                strspn(value, "0123456789") != strlen(value) || strlen(value) > 9)
+                return usage_error("--limit needs a positive NUMBER of methods");
+            o->limit = value;
         } else if (o->command == CMD_REPLAY && take_value("--type", argc, argv, &i, &value)) {
             if (value == NULL || value[0] == '\0')
                 return usage_error("--type needs a GLOB (legacy.stock.*)");
@@ -1153,7 +1169,7 @@ static int run_command(const struct options *o, const struct target *t)
         buf_append_str(&path, "/routes");
         break;
     case CMD_METHODS:
-        buf_append_str(&path, "/methods");
+        buf_appendf(&path, "/methods?limit=%s", o->limit ? o->limit : METHODS_LIMIT);
         break;
     case CMD_FLIP:
         /* ACTION is routes.conf syntax and may be several words

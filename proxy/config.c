@@ -730,6 +730,7 @@ static int do_upstream(struct parser *p, const struct directive *d, char **argv,
     }
     struct upstream_def *u = add_upstream(p);
     u->name = mem_strdup(argv[1]);
+    u->counters = metrics_upstream_counters(u->name);
     u->url = mem_strdup(argv[2]);
     u->timeout_ms = 30000;
     u->connect_timeout_ms = 5000;

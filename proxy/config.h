@@ -57,9 +57,10 @@ struct upstream_def {
     char *base_path;     /* path of the URL, "" when none */
     unsigned timeout_ms; /* waiting for the answer */
     unsigned connect_timeout_ms;
-    unsigned keepalive;            /* idle connections kept per worker */
-    unsigned keepalive_timeout_ms; /* an idle connection is closed after this */
-    unsigned index;                /* position in config->upstreams */
+    unsigned keepalive;                 /* idle connections kept per worker */
+    unsigned keepalive_timeout_ms;      /* an idle connection is closed after this */
+    unsigned index;                     /* position in config->upstreams */
+    struct upstream_counters *counters; /* process-wide, by name (metrics.h) */
     int line;
 };
 
@@ -81,6 +82,7 @@ struct route_condition {
 
 struct route_counters;
 struct target_counters;
+struct upstream_counters;
 
 /*
  * What a route does with a call besides sending it to `upstream`

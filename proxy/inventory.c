@@ -30,6 +30,7 @@ struct inventory_shard {
     struct method_entry **slots; /* open addressing, linear probing */
     size_t cap, count;           /* cap is a power of two, count <= cap * 3/4 */
     uint64_t untracked;
+    uint64_t calls, new_calls, legacy_calls; /* every call, tracked or not */
     const struct inventory *inv;
 };
 
@@ -174,6 +175,11 @@ static void count_duration(struct method_entry *e, uint64_t us)
 void inventory_record(struct inventory_shard *s, const struct inventory_call *c)
 {
     pthread_mutex_lock(&s->lock);
+    s->calls++;
+    if (c->answered) {
+        s->new_calls += c->new_side != 0;
+        s->legacy_calls += c->new_side == 0;
+    }
     struct method_entry *e = entry_of(s, c);
     if (e == NULL) {
         s->untracked++;
@@ -203,15 +209,72 @@ out:
 
 /* ---- reports ---- */
 
-/* A method while the shards are merged: its figures and summed histogram. */
-struct merged {
-    struct inventory_method m;
-    uint64_t hist[INVENTORY_BUCKETS];
+/* The methods of a report while the shards are folded: an open-addressing
+ * index of names into r->methods. */
+struct folding {
+    struct inventory_report *r;
+    size_t cap;       /* methods[] allocated */
+    size_t *slots;    /* index + 1 into methods, 0: empty; a power of two */
+    uint64_t *hashes; /* by method */
+    size_t nslots;
 };
 
-static int by_name(const void *a, const void *b)
+static size_t *fold_slot(struct folding *f, uint64_t hash, const char *name, size_t len)
 {
-    return strcmp((*(struct merged *const *)a)->m.method, (*(struct merged *const *)b)->m.method);
+    size_t mask = f->nslots - 1;
+    for (size_t i = hash & mask;; i = (i + 1) & mask) {
+        size_t k = f->slots[i];
+        if (k == 0 ||
+            (f->hashes[k - 1] == hash && strncmp(f->r->methods[k - 1].method, name, len) == 0 &&
+             f->r->methods[k - 1].method[len] == '\0'))
+            return &f->slots[i];
+    }
+}
+
+static void fold_grow(struct folding *f)
+{
+    struct inventory_report *r = f->r;
+    f->cap = f->cap ? f->cap * 2 : 64;
+    r->methods = mem_realloc(r->methods, f->cap * sizeof(*r->methods));
+    f->hashes = mem_realloc(f->hashes, f->cap * sizeof(*f->hashes));
+    free(f->slots);
+    f->nslots = f->cap * 2;
+    f->slots = mem_calloc(f->nslots, sizeof(*f->slots));
+    for (size_t k = 0; k < r->nmethods; k++)
+        *fold_slot(f, f->hashes[k], r->methods[k].method, strlen(r->methods[k].method)) = k + 1;
+}
+
+/* Adds one shard's entry to the report's method of the same name. */
+static void fold_entry(struct folding *f, const struct method_entry *e)
+{
+    struct inventory_report *r = f->r;
+    if (r->nmethods == f->cap)
+        fold_grow(f);
+    size_t *slot = fold_slot(f, e->hash, e->name, e->name_len);
+    if (*slot == 0) {
+        struct inventory_method *m = &r->methods[r->nmethods];
+        memset(m, 0, sizeof(*m));
+        m->method = mem_strndup(e->name, e->name_len);
+        m->first_seen_us = e->first_us;
+        f->hashes[r->nmethods] = e->hash;
+        *slot = ++r->nmethods;
+    }
+    struct inventory_method *m = &r->methods[*slot - 1];
+    if (e->first_us < m->first_seen_us)
+        m->first_seen_us = e->first_us;
+    if (e->last_us >= m->last_seen_us) {
+        m->last_seen_us = e->last_us;
+        m->route = e->route;
+    }
+    m->calls += e->calls;
+    m->faults += e->faults;
+    m->errors += e->errors;
+    m->new_calls += e->new_calls;
+    m->legacy_calls += e->legacy_calls;
+    m->bytes_in += e->bytes_in;
+    m->bytes_out += e->bytes_out;
+    if ((double)e->max_us / 1000.0 > m->max_ms)
+        m->max_ms = (double)e->max_us / 1000.0;
 }
 
 static int by_calls(const void *a, const void *b)
@@ -220,51 +283,6 @@ static int by_calls(const void *a, const void *b)
     if (x->calls != y->calls)
         return x->calls > y->calls ? -1 : 1;
     return strcmp(x->method, y->method);
-}
-
-/* Folds `from` into `into`: two shards' figures of one method. */
-static void fold(struct merged *into, const struct merged *from)
-{
-    struct inventory_method *m = &into->m;
-    const struct inventory_method *f = &from->m;
-    if (f->first_seen_us < m->first_seen_us)
-        m->first_seen_us = f->first_seen_us;
-    if (f->last_seen_us >= m->last_seen_us) {
-        m->last_seen_us = f->last_seen_us;
-        m->route = f->route;
-    }
-    m->calls += f->calls;
-    m->faults += f->faults;
-    m->errors += f->errors;
-    m->new_calls += f->new_calls;
-    m->legacy_calls += f->legacy_calls;
-    m->bytes_in += f->bytes_in;
-    m->bytes_out += f->bytes_out;
-    if (f->max_ms > m->max_ms)
-        m->max_ms = f->max_ms;
-    for (unsigned i = 0; i < INVENTORY_BUCKETS; i++)
-        into->hist[i] += from->hist[i];
-}
-
-static struct merged *merged_of(const struct method_entry *e)
-{
-    struct merged *to = mem_calloc(1, sizeof(*to));
-    struct inventory_method *m = &to->m;
-    m->method = mem_strndup(e->name, e->name_len);
-    m->route = e->route;
-    m->calls = e->calls;
-    m->faults = e->faults;
-    m->errors = e->errors;
-    m->new_calls = e->new_calls;
-    m->legacy_calls = e->legacy_calls;
-    m->bytes_in = e->bytes_in;
-    m->bytes_out = e->bytes_out;
-    m->first_seen_us = e->first_us;
-    m->last_seen_us = e->last_us;
-    m->max_ms = (double)e->max_us / 1000.0;
-    for (unsigned i = 0; i < INVENTORY_BUCKETS; i++)
-        to->hist[i] = e->hist[i];
-    return to;
 }
 
 /* The q-quantile of a histogram, in milliseconds. */
@@ -286,60 +304,59 @@ static double quantile_ms(const uint64_t *hist, double q)
     return 0;
 }
 
-/* Copies every shard's entries, one struct merged each (lock held per
- * shard). */
-static struct merged **collect(struct inventory *inv, size_t *n, uint64_t *untracked)
+/* p50 and p99 of method m over every shard: its histograms summed, one
+ * shard's lock at a time. */
+static void fill_quantiles(struct inventory *inv, struct inventory_method *m, uint64_t *hist)
 {
-    size_t cap = 0, count = 0;
-    struct merged **all = NULL;
+    size_t len = strlen(m->method);
+    uint64_t hash = hash_name(m->method, len);
+    memset(hist, 0, INVENTORY_BUCKETS * sizeof(*hist));
     for (unsigned i = 0; i < inv->nshards; i++) {
         struct inventory_shard *s = &inv->shards[i];
         pthread_mutex_lock(&s->lock);
-        *untracked += s->untracked;
-        if (count + s->count > cap) {
-            cap = count + s->count;
-            all = mem_realloc(all, (cap ? cap : 1) * sizeof(*all));
-        }
-        for (size_t k = 0; k < s->cap; k++) {
-            const struct method_entry *e = s->slots[k];
-            if (e == NULL)
-                continue;
-            all[count++] = merged_of(e);
-        }
+        const struct method_entry *e = s->cap ? *find_slot(s, hash, m->method, len) : NULL;
+        for (unsigned b = 0; e != NULL && b < INVENTORY_BUCKETS; b++)
+            hist[b] += e->hist[b];
         pthread_mutex_unlock(&s->lock);
     }
-    *n = count;
-    return all;
+    m->p50_ms = quantile_ms(hist, 0.50);
+    m->p99_ms = quantile_ms(hist, 0.99);
+}
+
+void inventory_report_top(struct inventory *inv, size_t limit, struct inventory_report *r)
+{
+    struct folding f = {.r = r};
+    memset(r, 0, sizeof(*r));
+    r->since_us = inv->since_us;
+    r->max_methods = atomic_load_explicit(&inv->max_methods, memory_order_relaxed);
+    for (unsigned i = 0; i < inv->nshards; i++) {
+        struct inventory_shard *s = &inv->shards[i];
+        pthread_mutex_lock(&s->lock);
+        r->untracked_calls += s->untracked;
+        r->calls += s->calls;
+        r->new_calls += s->new_calls;
+        r->legacy_calls += s->legacy_calls;
+        for (size_t k = 0; k < s->cap; k++)
+            if (s->slots[k] != NULL)
+                fold_entry(&f, s->slots[k]);
+        pthread_mutex_unlock(&s->lock);
+    }
+    free(f.slots);
+    free(f.hashes);
+    r->tracked = r->nmethods;
+    if (r->nmethods > 1)
+        qsort(r->methods, r->nmethods, sizeof(*r->methods), by_calls);
+    while (r->nmethods > limit)
+        free(r->methods[--r->nmethods].method);
+    uint64_t *hist = mem_alloc(INVENTORY_BUCKETS * sizeof(*hist));
+    for (size_t k = 0; k < r->nmethods; k++)
+        fill_quantiles(inv, &r->methods[k], hist);
+    free(hist);
 }
 
 void inventory_report(struct inventory *inv, struct inventory_report *r)
 {
-    size_t n = 0;
-    memset(r, 0, sizeof(*r));
-    r->since_us = inv->since_us;
-    r->max_methods = atomic_load_explicit(&inv->max_methods, memory_order_relaxed);
-    struct merged **all = collect(inv, &n, &r->untracked_calls);
-    if (n > 1)
-        qsort(all, n, sizeof(*all), by_name);
-    r->methods = mem_calloc(n ? n : 1, sizeof(*r->methods));
-    for (size_t i = 0; i < n;) {
-        /* The same name from several shards: fold them into the first. */
-        struct merged *first = all[i];
-        size_t j = i + 1;
-        for (; j < n && strcmp(all[j]->m.method, first->m.method) == 0; j++) {
-            fold(first, all[j]);
-            free(all[j]->m.method);
-            free(all[j]);
-        }
-        first->m.p50_ms = quantile_ms(first->hist, 0.50);
-        first->m.p99_ms = quantile_ms(first->hist, 0.99);
-        r->methods[r->nmethods++] = first->m;
-        free(first);
-        i = j;
-    }
-    free(all);
-    if (r->nmethods > 1)
-        qsort(r->methods, r->nmethods, sizeof(*r->methods), by_calls);
+    inventory_report_top(inv, SIZE_MAX, r);
 }
 
 void inventory_report_dispose(struct inventory_report *r)

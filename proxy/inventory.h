@@ -72,13 +72,23 @@ struct inventory_method {
 struct inventory_report {
     struct inventory_method *methods; /* by calls, most first; ties by name */
     size_t nmethods;
-    uint64_t untracked_calls;
+    size_t tracked;           /* methods tracked, listed or not (a limit) */
+    uint64_t untracked_calls; /* calls of names beyond max_methods */
+    /* Every call, tracked or not: the share a migration has strangled
+     * must not depend on which names made it into the table. */
+    uint64_t calls, new_calls, legacy_calls;
     int64_t since_us; /* when counting began */
     size_t max_methods;
 };
 
-/* Merges the shards into r. Any thread. Dispose with
- * inventory_report_dispose(). */
+/*
+ * Merges the shards into r: every method, or the `limit` most called.
+ * Figures are gathered under each shard's lock without copying a
+ * histogram; quantiles are then computed for the listed methods only, one
+ * short lock at a time, so a report costs a worker little however large
+ * the table. Any thread. Dispose with inventory_report_dispose().
+ */
+void inventory_report_top(struct inventory *inv, size_t limit, struct inventory_report *r);
 void inventory_report(struct inventory *inv, struct inventory_report *r);
 void inventory_report_dispose(struct inventory_report *r);
 

@@ -58,6 +58,7 @@ struct process {
     struct event *housekeeping;   /* once a second: spool retention */
     struct inventory *inventory;  /* the methods seen (NULL: max_methods 0) */
     struct accesslog *access_log; /* NULL: off */
+    char *error_log; /* the path opened at start (a reload does not move it), or NULL */
 };
 
 /* After the first usage line and the admin commands' (adminctl_usage). */
@@ -276,7 +277,7 @@ static void reload(struct process *p)
 static void reopen_logs(struct process *p)
 {
     char err[512];
-    if (p->cfg->error_log != NULL && log_redirect(p->cfg->error_log, err, sizeof(err)) != 0)
+    if (p->error_log != NULL && log_redirect(p->error_log, err, sizeof(err)) != 0)
         log_error("SIGUSR1: %s; still writing to the old file", err);
     if (p->access_log != NULL && accesslog_reopen(p->access_log, err, sizeof(err)) != 0)
         log_error("SIGUSR1: %s; still writing to the old file", err);
@@ -456,6 +457,7 @@ static void stop_everything(struct process *p)
     spool_close(p->spool);
     inventory_free(p->inventory);
     accesslog_close(p->access_log);
+    free(p->error_log);
     if (p->base)
         event_base_free(p->base);
 }
@@ -465,9 +467,12 @@ static void stop_everything(struct process *p)
 static int open_logs(struct process *p)
 {
     char err[512];
-    if (p->cfg->error_log != NULL && log_redirect(p->cfg->error_log, err, sizeof(err)) != 0) {
-        log_error("%s", err);
-        return -1;
+    if (p->cfg->error_log != NULL) {
+        if (log_redirect(p->cfg->error_log, err, sizeof(err)) != 0) {
+            log_error("%s", err);
+            return -1;
+        }
+        p->error_log = mem_strdup(p->cfg->error_log);
     }
     if (p->cfg->access_log.path != NULL) {
         p->access_log = accesslog_open(p->cfg->access_log.path, err, sizeof(err));
@@ -487,6 +492,9 @@ static int run(struct process *p)
     struct event *signals[5] = {NULL};
     const int signos[5] = {SIGHUP, SIGTERM, SIGINT, SIGUSR1, 0};
 
+    /* Until its handler is in place (after the spool's recovery and the
+     * workers' start), a logrotate's SIGUSR1 must not end the process. */
+    signal(SIGUSR1, SIG_IGN);
     apply_log_level(p->cfg);
     metrics_mark_start(clock_realtime_us());
     p->base = event_base_new();

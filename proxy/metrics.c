@@ -2,7 +2,6 @@
 
 #include "common/mem.h"
 
-#include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,11 +22,19 @@ const char *metrics_outcome_name(enum metrics_outcome o)
     return (unsigned)o < METRICS_OUTCOMES ? outcome_names[o] : "unknown";
 }
 
-enum entry_kind { ENTRY_ROUTE, ENTRY_TARGET, ENTRY_UPSTREAM_ERROR, ENTRY_ADAPTER_FAULT };
+static const char *const upstream_error_names[METRICS_UPSTREAM_ERRORS] = {
+    "connect", "connect_timeout", "timeout", "closed", "protocol", "too_large",
+};
+
+const char *metrics_upstream_error_name(enum metrics_upstream_error e)
+{
+    return (unsigned)e < METRICS_UPSTREAM_ERRORS ? upstream_error_names[e] : "unknown";
+}
+
+enum entry_kind { ENTRY_ROUTE, ENTRY_TARGET, ENTRY_UPSTREAM };
 
 /* One named figure. `a` and `b` are its key: the route (and upstream) of
- * route and target counters, the upstream and the error's text or fault
- * code of the plain counts. */
+ * route and target counters, the upstream's name. */
 struct entry {
     struct entry *next;
     enum entry_kind kind;
@@ -35,7 +42,7 @@ struct entry {
     union {
         struct route_counters route;
         struct target_counters target;
-        atomic_uint_fast64_t count;
+        struct upstream_counters upstream;
     } u;
 };
 
@@ -93,43 +100,48 @@ void metrics_observe(struct target_counters *t, enum metrics_outcome outcome, ui
     atomic_fetch_add_explicit(&t->latency_sum_us, duration_us, memory_order_relaxed);
 }
 
-static void count(enum entry_kind kind, const char *a, const char *b)
+struct upstream_counters *metrics_upstream_counters(const char *name)
 {
     pthread_mutex_lock(&registry_lock);
-    metrics_bump(&find_or_add(kind, a, b)->u.count);
-    pthread_mutex_unlock(&registry_lock);
-}
-
-void metrics_count_upstream_error(const char *name, const char *kind)
-{
-    count(ENTRY_UPSTREAM_ERROR, name, kind);
-}
-
-void metrics_count_adapter_fault(const char *name, int64_t code)
-{
-    char label[24];
-    snprintf(label, sizeof(label), "%" PRId64, code);
-    pthread_mutex_lock(&registry_lock);
-    size_t codes = 0;
-    struct entry *found = NULL;
-    for (struct entry *e = registry; e != NULL && found == NULL; e = e->next) {
-        if (e->kind != ENTRY_ADAPTER_FAULT || strcmp(e->a, name) != 0)
-            continue;
-        if (strcmp(e->b, label) == 0)
-            found = e;
-        codes++;
+    struct entry *e = find_or_add(ENTRY_UPSTREAM, name, "");
+    if (e->u.upstream.name == NULL) {
+        e->u.upstream.name = e->a;
+        pthread_mutex_init(&e->u.upstream.fault_lock, NULL);
     }
-    if (found == NULL)
-        found = find_or_add(ENTRY_ADAPTER_FAULT, name,
-                            codes < METRICS_MAX_FAULT_CODES ? label : "other");
-    metrics_bump(&found->u.count);
     pthread_mutex_unlock(&registry_lock);
+    return &e->u.upstream;
+}
+
+void metrics_count_adapter_fault(struct upstream_counters *u, int64_t code)
+{
+    pthread_mutex_lock(&u->fault_lock);
+    size_t i = 0;
+    while (i < u->ncodes && u->codes[i].code != code)
+        i++;
+    if (i == u->ncodes && i < METRICS_MAX_FAULT_CODES)
+        u->codes[u->ncodes++].code = code;
+    if (i < u->ncodes)
+        u->codes[i].count++;
+    else
+        u->other_faults++;
+    pthread_mutex_unlock(&u->fault_lock);
+}
+
+void metrics_read_faults(struct upstream_counters *u, struct metrics_fault_code *codes,
+                         size_t *ncodes, uint64_t *other)
+{
+    pthread_mutex_lock(&u->fault_lock);
+    memcpy(codes, u->codes, u->ncodes * sizeof(*codes));
+    *ncodes = u->ncodes;
+    *other = u->other_faults;
+    pthread_mutex_unlock(&u->fault_lock);
 }
 
 void metrics_answered_calls(uint64_t *new_side, uint64_t *all)
 {
-    static const enum metrics_outcome answered[] = {OUTCOME_OK, OUTCOME_FAULT, OUTCOME_CLIENT_ERROR,
-                                                    OUTCOME_SERVER_ERROR};
+    static const enum metrics_outcome answered[] = {METRICS_OUTCOME_OK, METRICS_OUTCOME_FAULT,
+                                                    METRICS_OUTCOME_CLIENT_ERROR,
+                                                    METRICS_OUTCOME_SERVER_ERROR};
     *new_side = *all = 0;
     pthread_mutex_lock(&registry_lock);
     for (struct entry *e = registry; e != NULL; e = e->next) {
@@ -164,29 +176,13 @@ void metrics_foreach_target(void (*fn)(void *arg, struct target_counters *t), vo
     pthread_mutex_unlock(&registry_lock);
 }
 
-static void foreach_count(enum entry_kind kind,
-                          void (*fn)(void *arg, const char *a, const char *b, uint64_t value),
-                          void *arg)
+void metrics_foreach_upstream(void (*fn)(void *arg, struct upstream_counters *u), void *arg)
 {
     pthread_mutex_lock(&registry_lock);
     for (struct entry *e = registry; e != NULL; e = e->next)
-        if (e->kind == kind)
-            fn(arg, e->a, e->b, metrics_read(&e->u.count));
+        if (e->kind == ENTRY_UPSTREAM)
+            fn(arg, &e->u.upstream);
     pthread_mutex_unlock(&registry_lock);
-}
-
-void metrics_foreach_upstream_error(void (*fn)(void *arg, const char *upstream, const char *label,
-                                               uint64_t value),
-                                    void *arg)
-{
-    foreach_count(ENTRY_UPSTREAM_ERROR, fn, arg);
-}
-
-void metrics_foreach_adapter_fault(void (*fn)(void *arg, const char *upstream, const char *label,
-                                              uint64_t value),
-                                   void *arg)
-{
-    foreach_count(ENTRY_ADAPTER_FAULT, fn, arg);
 }
 
 void metrics_shutdown(void)
@@ -195,6 +191,8 @@ void metrics_shutdown(void)
     while (registry != NULL) {
         struct entry *e = registry;
         registry = e->next;
+        if (e->kind == ENTRY_UPSTREAM)
+            pthread_mutex_destroy(&e->u.upstream.fault_lock);
         free(e->a);
         free(e->b);
         free(e);

@@ -12,8 +12,8 @@
  *                    route has two): outcomes and a latency histogram,
  *                    what `strangler_requests_total` and
  *                    `strangler_request_duration_seconds` report
- *   upstream errors  per upstream and kind of failure
- *   adapter faults   per new service and fault code
+ *   upstream_counters per upstream: failures by kind, and the faults
+ *                    answered through its adapter by code
  *   process figures  reloads and flips
  *
  * The registry is the process's, created on first use and released by
@@ -29,7 +29,9 @@
 #ifndef STRANGLER_PROXY_METRICS_H
 #define STRANGLER_PROXY_METRICS_H
 
+#include <pthread.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdint.h>
 
 /* A rollback guard's window is this many slices of its length / 10. */
@@ -67,15 +69,15 @@ struct route_counters {
  * it. A multicall's calls each have their own.
  */
 enum metrics_outcome {
-    OUTCOME_OK = 0,         /* answered, no fault (any 1xx-3xx for plain HTTP) */
-    OUTCOME_FAULT,          /* answered with an XML-RPC fault */
-    OUTCOME_CLIENT_ERROR,   /* the upstream answered 4xx */
-    OUTCOME_SERVER_ERROR,   /* the upstream answered 5xx */
-    OUTCOME_UPSTREAM_ERROR, /* no usable answer: refused, cut, not HTTP, too large */
-    OUTCOME_TIMEOUT,        /* no answer (or connection) in time */
-    OUTCOME_REFUSED,        /* the proxy refused it: unreadable call, spool full, limits */
-    OUTCOME_NO_ROUTE,       /* no route takes it */
-    OUTCOME_CLIENT_CLOSED,  /* the client left before its answer was written */
+    METRICS_OUTCOME_OK = 0,         /* answered, no fault (any 1xx-3xx for plain HTTP) */
+    METRICS_OUTCOME_FAULT,          /* answered with an XML-RPC fault */
+    METRICS_OUTCOME_CLIENT_ERROR,   /* the upstream answered 4xx */
+    METRICS_OUTCOME_SERVER_ERROR,   /* the upstream answered 5xx */
+    METRICS_OUTCOME_UPSTREAM_ERROR, /* no usable answer: refused, cut, not HTTP, too large */
+    METRICS_OUTCOME_TIMEOUT,        /* no answer (or connection) in time */
+    METRICS_OUTCOME_REFUSED,        /* the proxy refused it: unreadable call, spool full, limits */
+    METRICS_OUTCOME_NO_ROUTE,       /* no route takes it */
+    METRICS_OUTCOME_CLIENT_CLOSED,  /* the client left before its answer was written */
     METRICS_OUTCOMES
 };
 
@@ -102,6 +104,37 @@ struct target_counters {
  * codes are counted as "other", so a service cannot grow the registry. */
 #define METRICS_MAX_FAULT_CODES 64
 
+/* Why an upstream gave no answer, as strangler_upstream_errors_total
+ * labels it. */
+enum metrics_upstream_error {
+    METRICS_UPSTREAM_CONNECT = 0,     /* refused, unreachable */
+    METRICS_UPSTREAM_CONNECT_TIMEOUT, /* no connection in time */
+    METRICS_UPSTREAM_TIMEOUT,         /* no answer in time */
+    METRICS_UPSTREAM_CLOSED,          /* closed before the answer was complete */
+    METRICS_UPSTREAM_PROTOCOL,        /* not HTTP/1.1 */
+    METRICS_UPSTREAM_TOO_LARGE,       /* beyond max_body_size */
+    METRICS_UPSTREAM_ERRORS
+};
+
+/* The label value of a kind, e.g. "connect_timeout". */
+const char *metrics_upstream_error_name(enum metrics_upstream_error e);
+
+/* One upstream's failures, and the faults answered through its adapter.
+ * Errors are lock-free; fault codes are found under the upstream's own
+ * lock (a short scan of at most METRICS_MAX_FAULT_CODES), so no two
+ * upstreams, and no scrape, wait on each other there. */
+struct upstream_counters {
+    const char *name; /* owned by the registry */
+    atomic_uint_fast64_t errors[METRICS_UPSTREAM_ERRORS];
+    pthread_mutex_t fault_lock;
+    size_t ncodes;
+    struct metrics_fault_code {
+        int64_t code;
+        uint64_t count;
+    } codes[METRICS_MAX_FAULT_CODES];
+    uint64_t other_faults; /* codes beyond the first METRICS_MAX_FAULT_CODES */
+};
+
 /* Process-wide figures of configuration changes. */
 struct process_counters {
     atomic_uint_fast64_t reloads;
@@ -125,12 +158,19 @@ struct target_counters *metrics_target_counters(const char *route, const char *u
 /* Counts one call on t. */
 void metrics_observe(struct target_counters *t, enum metrics_outcome outcome, uint64_t duration_us);
 
-/* Counts a failure to get an answer from upstream `name`; `kind` labels
- * it (upstream_error_name(), upstream.h). */
-void metrics_count_upstream_error(const char *name, const char *kind);
+/* The counters of upstream `name`, created zeroed on first use. Valid
+ * until metrics_shutdown(). Thread-safe. */
+struct upstream_counters *metrics_upstream_counters(const char *name);
 
-/* Counts a fault answered for a call through new service `name`'s adapter. */
-void metrics_count_adapter_fault(const char *name, int64_t code);
+/* Counts a failure to get an answer from the upstream. */
+static inline void metrics_count_upstream_error(struct upstream_counters *u,
+                                                enum metrics_upstream_error e)
+{
+    atomic_fetch_add_explicit(&u->errors[e], 1, memory_order_relaxed);
+}
+
+/* Counts a fault answered for a call through the upstream's adapter. */
+void metrics_count_adapter_fault(struct upstream_counters *u, int64_t code);
 
 /* Calls an upstream answered (with or without a fault, any HTTP status)
  * since the start, and how many of them new services answered: the share
@@ -146,16 +186,14 @@ void metrics_mark_start(int64_t now_us);
 /*
  * Calls fn for every entry of a kind, in the order they were created (so a
  * scrape lists them the same way each time). The registry's lock is held:
- * fn must not look anything up. For upstream errors and adapter faults,
- * `label` is the error's text or the code, `value` the count.
+ * fn must not look anything up.
  */
 void metrics_foreach_target(void (*fn)(void *arg, struct target_counters *t), void *arg);
-void metrics_foreach_upstream_error(void (*fn)(void *arg, const char *upstream, const char *label,
-                                               uint64_t value),
-                                    void *arg);
-void metrics_foreach_adapter_fault(void (*fn)(void *arg, const char *upstream, const char *label,
-                                              uint64_t value),
-                                   void *arg);
+void metrics_foreach_upstream(void (*fn)(void *arg, struct upstream_counters *u), void *arg);
+
+/* Copies u's fault counts (codes[], ncodes, other) under its lock. */
+void metrics_read_faults(struct upstream_counters *u, struct metrics_fault_code *codes,
+                         size_t *ncodes, uint64_t *other);
 
 /* Adds one to a counter. */
 static inline void metrics_bump(atomic_uint_fast64_t *counter)

@@ -83,7 +83,7 @@ static void put_target_outcomes(void *arg, struct target_counters *t)
     const char *side = t->upstream[0] == '\0' ? "" : t->new_side ? "new" : "legacy";
     for (int o = 0; o < METRICS_OUTCOMES; o++) {
         uint64_t n = metrics_read(&t->outcomes[o]);
-        if (n == 0 && o != OUTCOME_OK)
+        if (n == 0 && o != METRICS_OUTCOME_OK)
             continue; /* an outcome never seen is no series, as client libraries do */
         const char *labels[] = {"route", t->route, "target",  t->upstream,
                                 "side",  side,     "outcome", metrics_outcome_name(o),
@@ -102,7 +102,7 @@ static void put_target_latency(void *arg, struct target_counters *t)
         if (i < METRICS_LATENCY_BUCKETS)
             snprintf(le, sizeof(le), "%g", (double)metrics_latency_bounds_us[i] / 1e6);
         else
-            strcpy(le, "+Inf");
+            snprintf(le, sizeof(le), "+Inf");
         const char *labels[] = {"route", t->route, "target", t->upstream, "le", le, NULL};
         put_u64_sample(b, "strangler_request_duration_seconds_bucket", labels, cumulative);
     }
@@ -112,21 +112,36 @@ static void put_target_latency(void *arg, struct target_counters *t)
     put_u64_sample(b, "strangler_request_duration_seconds_count", labels, cumulative);
 }
 
-static void put_count(void *arg, const char *upstream, const char *label, uint64_t value,
-                      const char *name, const char *label_name)
+static void put_upstream_errors(void *arg, struct upstream_counters *u)
 {
-    const char *labels[] = {"upstream", upstream, label_name, label, NULL};
-    put_u64_sample(arg, name, labels, value);
+    for (int e = 0; e < METRICS_UPSTREAM_ERRORS; e++) {
+        uint64_t n = metrics_read(&u->errors[e]);
+        if (n == 0)
+            continue;
+        const char *labels[] = {"upstream", u->name, "error", metrics_upstream_error_name(e), NULL};
+        put_u64_sample(arg, "strangler_upstream_errors_total", labels, n);
+    }
 }
 
-static void put_upstream_error(void *arg, const char *upstream, const char *label, uint64_t value)
+static void put_fault_count(struct buf *b, const char *upstream, const char *code, uint64_t n)
 {
-    put_count(arg, upstream, label, value, "strangler_upstream_errors_total", "error");
+    const char *labels[] = {"upstream", upstream, "code", code, NULL};
+    put_u64_sample(b, "strangler_adapter_faults_total", labels, n);
 }
 
-static void put_adapter_fault(void *arg, const char *upstream, const char *label, uint64_t value)
+static void put_adapter_faults(void *arg, struct upstream_counters *u)
 {
-    put_count(arg, upstream, label, value, "strangler_adapter_faults_total", "code");
+    struct metrics_fault_code codes[METRICS_MAX_FAULT_CODES];
+    size_t n;
+    uint64_t other;
+    char code[24];
+    metrics_read_faults(u, codes, &n, &other);
+    for (size_t i = 0; i < n; i++) {
+        snprintf(code, sizeof(code), "%lld", (long long)codes[i].code);
+        put_fault_count(arg, u->name, code, codes[i].count);
+    }
+    if (other > 0)
+        put_fault_count(arg, u->name, "other", other);
 }
 
 static void put_traffic(struct buf *b)
@@ -149,11 +164,11 @@ static void put_traffic(struct buf *b)
     put_family(b, "strangler_upstream_errors_total", "counter",
                "Exchanges an upstream gave no answer to, by kind: connect, connect_timeout, "
                "timeout, closed, protocol, too_large.");
-    metrics_foreach_upstream_error(put_upstream_error, b);
+    metrics_foreach_upstream(put_upstream_errors, b);
     put_family(b, "strangler_adapter_faults_total", "counter",
                "Faults answered for calls through a new service's adapter, by fault code (the "
                "service's own, or -32300 and the like where the adapter made one).");
-    metrics_foreach_adapter_fault(put_adapter_fault, b);
+    metrics_foreach_upstream(put_adapter_faults, b);
 }
 
 /* ---- routes ---- */
@@ -272,6 +287,10 @@ static void put_events(struct buf *b, const struct promtext_sources *src)
                "Events the broker returned because no queue was bound for their key.", ps.returned);
     put_metric(b, "strangler_broker_reconnects_total", "counter",
                "Connections to the broker opened after the first.", ps.reconnects);
+    put_metric(b, "strangler_broker_configured", "gauge",
+               "1 when routes.conf has an events line; 0: the spool is the sink, nothing is "
+               "published.",
+               (uint64_t)(src->cfg->events.url != NULL));
     put_metric(b, "strangler_broker_connected", "gauge",
                "1 while a confirm-mode channel to the broker is open.", (uint64_t)ps.connected);
     put_metric(b, "strangler_broker_blocked", "gauge",

@@ -50,7 +50,7 @@ struct leg {
     int status;
     int retried;
     /* No answer came (set by leg_fail for an upstream error): the calls'
-     * outcome; OUTCOME_OK when the leg has an answer to judge. */
+     * outcome; METRICS_OUTCOME_OK when the leg has an answer to judge. */
     enum metrics_outcome failure;
 
     /* Legs that carry calls (adapted, or parts of a multicall). */
@@ -259,7 +259,7 @@ static void account_call(struct txn *t, const struct route *r, const struct upst
     if (answer->is_fault)
         metrics_bump(&r->counters->faults);
     if (answer->is_fault && u->adapter != NULL)
-        metrics_count_adapter_fault(u->name, answer->fault_code);
+        metrics_count_adapter_fault(u->counters, answer->fault_code);
     if (!r->intercept || params == NULL || t->w->interceptor == NULL)
         return;
     struct event_exchange x = {
@@ -285,16 +285,34 @@ static void account_call(struct txn *t, const struct route *r, const struct upst
 static enum metrics_outcome outcome_of_error(enum upstream_error err)
 {
     return err == UPSTREAM_ERR_TIMEOUT || err == UPSTREAM_ERR_CONNECT_TIMEOUT
-               ? OUTCOME_TIMEOUT
-               : OUTCOME_UPSTREAM_ERROR;
+               ? METRICS_OUTCOME_TIMEOUT
+               : METRICS_OUTCOME_UPSTREAM_ERROR;
 }
 
-/* An upstream gave no answer; `kind` labels it (upstream_error_name(), or
- * "too_large"). */
-static void count_upstream_error(struct txn *t, const struct route *r, const struct upstream_def *u,
-                                 const char *kind)
+/* The kind strangler_upstream_errors_total counts err under. */
+static enum metrics_upstream_error error_kind(enum upstream_error err)
 {
-    metrics_count_upstream_error(u->name, kind);
+    switch (err) {
+    case UPSTREAM_ERR_CONNECT_TIMEOUT:
+        return METRICS_UPSTREAM_CONNECT_TIMEOUT;
+    case UPSTREAM_ERR_TIMEOUT:
+        return METRICS_UPSTREAM_TIMEOUT;
+    case UPSTREAM_ERR_CLOSED:
+        return METRICS_UPSTREAM_CLOSED;
+    case UPSTREAM_ERR_PROTOCOL:
+        return METRICS_UPSTREAM_PROTOCOL;
+    case UPSTREAM_ERR_CONNECT:
+    case UPSTREAM_ERR_NONE:
+        break;
+    }
+    return METRICS_UPSTREAM_CONNECT;
+}
+
+/* An upstream gave no answer, for the reason `kind`. */
+static void count_upstream_error(struct txn *t, const struct route *r, const struct upstream_def *u,
+                                 enum metrics_upstream_error kind)
+{
+    metrics_count_upstream_error(u->counters, kind);
     metrics_bump(&r->counters->errors);
     atomic_fetch_add_explicit(&t->w->stats.upstream_errors, 1, memory_order_relaxed);
 }
@@ -304,7 +322,7 @@ static void upstream_failed(struct txn *t, enum upstream_error err, const char *
     char message[512];
     struct leg *leg = &t->legs[0];
     int timeout = err == UPSTREAM_ERR_TIMEOUT || err == UPSTREAM_ERR_CONNECT_TIMEOUT;
-    count_upstream_error(t, leg->route, leg->upstream, upstream_error_name(err));
+    count_upstream_error(t, leg->route, leg->upstream, error_kind(err));
     t->outcome = outcome_of_error(err);
     snprintf(message, sizeof(message), "route %s: upstream %s: %s (%s)", leg->route->name,
              leg->upstream->name, upstream_error_text(err), detail);
@@ -430,7 +448,9 @@ static int intercepts(const struct txn *t)
  * record it, or for dark launching (struct txn, keep_answer). */
 static int must_read_answer(const struct txn *t)
 {
-    return intercepts(t) || t->keep_answer;
+    /* The inventory counts each call of a multicall with its own outcome,
+     * which only its answer, split, tells. */
+    return intercepts(t) || t->keep_answer || (t->multicall && t->w->inventory != NULL);
 }
 
 static uint64_t now_ms(void)
@@ -540,9 +560,9 @@ static void on_forward_head(void *ctx, const struct http_response *resp)
     struct txn *t = leg->t;
     leg->status = resp->status;
     t->status = resp->status;
-    t->outcome = resp->status >= 500   ? OUTCOME_SERVER_ERROR
-                 : resp->status >= 400 ? OUTCOME_CLIENT_ERROR
-                                       : OUTCOME_OK;
+    t->outcome = resp->status >= 500   ? METRICS_OUTCOME_SERVER_ERROR
+                 : resp->status >= 400 ? METRICS_OUTCOME_CLIENT_ERROR
+                                       : METRICS_OUTCOME_OK;
     /* A streamed answer is not read; a glance at its start tells a fault
      * for the figures and the log. */
     t->sniffing = t->mode == ANSWER_STREAM && t->is_call && resp->status == 200;
@@ -591,7 +611,7 @@ static void sniff_answer(struct txn *t, const char *data, size_t len)
     t->sniffing = 0;
     buf_dispose(&t->sniffed);
     if (r == XR_SNIFF_FAULT) {
-        t->outcome = OUTCOME_FAULT;
+        t->outcome = METRICS_OUTCOME_FAULT;
         t->has_fault = 1;
         t->fault_code = code;
         t->fault_code_known = known;
@@ -607,7 +627,8 @@ static int on_forward_body(void *ctx, const char *data, size_t len)
             char message[300];
             too_large(t, leg, message, sizeof(message));
             dark_outcome(t, leg, NULL);
-            t->outcome = OUTCOME_UPSTREAM_ERROR;
+            count_upstream_error(t, leg->route, leg->upstream, METRICS_UPSTREAM_TOO_LARGE);
+            t->outcome = METRICS_OUTCOME_UPSTREAM_ERROR;
             reply_error(t, 502, XR_FAULT_TRANSPORT, message);
         }
         return 0;
@@ -632,7 +653,7 @@ static void judge_answer(struct txn *t, const struct xr_response *answer)
 {
     if (!answer->is_fault)
         return;
-    t->outcome = OUTCOME_FAULT;
+    t->outcome = METRICS_OUTCOME_FAULT;
     note_fault(t, answer->fault_code);
 }
 
@@ -667,7 +688,7 @@ static void account_forwarded(struct txn *t, struct leg *leg)
     mc_split_answers(t->arena, &answer, t->ncalls, t->route->name, each);
     t->call_outcomes = arena_calloc(t->arena, t->ncalls * sizeof(*t->call_outcomes));
     for (size_t i = 0; i < t->ncalls; i++) {
-        t->call_outcomes[i] = each[i].is_fault ? OUTCOME_FAULT : OUTCOME_OK;
+        t->call_outcomes[i] = each[i].is_fault ? METRICS_OUTCOME_FAULT : METRICS_OUTCOME_OK;
         account_call(t, t->call_routes[i], t->upstream, t->calls[i].method, t->calls[i].params,
                      &each[i]);
     }
@@ -773,6 +794,28 @@ static void leg_prefix(const struct leg *leg, struct buf *out)
     buf_appendf(out, "upstream %s", leg->upstream->name);
 }
 
+/*
+ * What became of an ended leg's call, labelled as it would be on the
+ * legacy: a fault the adapter made in the service's place is the service's
+ * HTTP error (a 503 page is a server_error either way), a bad answer
+ * (upstream_error), or a call it could not send (refused). A part of a
+ * multicall is judged call by call once split (answer_calls).
+ */
+static enum metrics_outcome leg_outcome(const struct leg *leg)
+{
+    if (leg->failure != METRICS_OUTCOME_OK)
+        return leg->failure;
+    if (leg->upstream->adapter == NULL || !leg->answer.is_fault)
+        return leg->answer.is_fault ? METRICS_OUTCOME_FAULT : METRICS_OUTCOME_OK;
+    if (!darklaunch_made_by_proxy(&leg->answer, leg->route->name, leg->upstream->name))
+        return METRICS_OUTCOME_FAULT;
+    if (!leg->sent)
+        return METRICS_OUTCOME_REFUSED;
+    return leg->status >= 500   ? METRICS_OUTCOME_SERVER_ERROR
+           : leg->status >= 400 ? METRICS_OUTCOME_CLIENT_ERROR
+                                : METRICS_OUTCOME_UPSTREAM_ERROR;
+}
+
 /* Every call of the request has its answer: account for each, then answer
  * the client, with one methodResponse or the multicall's array. */
 static void answer_calls(struct txn *t)
@@ -787,8 +830,7 @@ static void answer_calls(struct txn *t)
                          : &leg->answer);
         account_call(t, leg->route, leg->upstream, t->call.method, t->call.params, &leg->answer);
         judge_answer(t, &leg->answer);
-        if (leg->failure != OUTCOME_OK)
-            t->outcome = leg->failure;
+        t->outcome = leg_outcome(leg);
         reply_response(t, &leg->answer);
         return;
     }
@@ -796,7 +838,8 @@ static void answer_calls(struct txn *t)
     for (size_t i = 0; i < t->nlegs; i++) {
         struct leg *leg = &t->legs[i];
         for (size_t k = 0; k < leg->nmembers; k++)
-            t->call_outcomes[leg->members[k]] = leg->failure;
+            t->call_outcomes[leg->members[k]] =
+                leg->upstream->adapter != NULL ? leg_outcome(leg) : leg->failure;
         if (leg->upstream->adapter != NULL) {
             t->call_answers[leg->members[0]] = leg->answer;
             continue;
@@ -812,8 +855,8 @@ static void answer_calls(struct txn *t)
     for (size_t i = 0; i < t->ncalls; i++) {
         if (t->call_routes[i] == NULL)
             continue;
-        if (t->call_outcomes[i] == OUTCOME_OK && t->call_answers[i].is_fault)
-            t->call_outcomes[i] = OUTCOME_FAULT;
+        if (t->call_outcomes[i] == METRICS_OUTCOME_OK && t->call_answers[i].is_fault)
+            t->call_outcomes[i] = METRICS_OUTCOME_FAULT;
         account_call(t, t->call_routes[i], t->call_routes[i]->upstream, t->calls[i].method,
                      t->calls[i].params, &t->call_answers[i]);
     }
@@ -857,7 +900,8 @@ static void leg_fail(struct leg *leg, int64_t code, const char *fmt, ...)
 
 /* The upstream gave no answer: counted against every route whose calls the
  * leg carried, and the calls' outcome says so. */
-static void count_leg_error(struct leg *leg, const char *kind, enum metrics_outcome failure)
+static void count_leg_error(struct leg *leg, enum metrics_upstream_error kind,
+                            enum metrics_outcome failure)
 {
     struct txn *t = leg->t;
     leg->failure = failure;
@@ -865,7 +909,7 @@ static void count_leg_error(struct leg *leg, const char *kind, enum metrics_outc
         count_upstream_error(t, leg->route, leg->upstream, kind);
         return;
     }
-    metrics_count_upstream_error(leg->upstream->name, kind);
+    metrics_count_upstream_error(leg->upstream->counters, kind);
     for (size_t i = 0; i < leg->nmembers; i++)
         metrics_bump(&t->call_routes[leg->members[i]]->counters->errors);
     atomic_fetch_add_explicit(&t->w->stats.upstream_errors, 1, memory_order_relaxed);
@@ -901,7 +945,7 @@ static int on_leg_body(void *ctx, const char *data, size_t len)
 {
     struct leg *leg = ctx;
     if (buffer_body(leg, data, len) != 0) {
-        count_leg_error(leg, "too_large", OUTCOME_UPSTREAM_ERROR);
+        count_leg_error(leg, METRICS_UPSTREAM_TOO_LARGE, METRICS_OUTCOME_UPSTREAM_ERROR);
         leg_fail(leg, XR_FAULT_TRANSPORT, "answer exceeds max_body_size (%zu bytes)",
                  cfg_of(leg->t)->limits.max_body_size);
     }
@@ -955,7 +999,7 @@ static void on_leg_error(void *ctx, enum upstream_error err, int stale, const ch
         fall_back(t, err, detail); /* leg is gone */
         return;
     }
-    count_leg_error(leg, upstream_error_name(err), outcome_of_error(err));
+    count_leg_error(leg, error_kind(err), outcome_of_error(err));
     log_info("request %s: route %s: upstream %s: %s (%s)", leg->t->request_id, leg->route->name,
              leg->upstream->name, upstream_error_text(err), detail);
     leg_fail(leg, XR_FAULT_TRANSPORT, "%s (%s)", upstream_error_text(err), detail);
@@ -1044,7 +1088,7 @@ static void adapt(struct txn *t)
         snprintf(message, sizeof(message), "route %s: %s", t->route->name,
                  client_sent_call(t) ? t->call_error.message
                                      : "the route needs an XML-RPC call and the body is not one");
-        t->outcome = OUTCOME_REFUSED;
+        t->outcome = METRICS_OUTCOME_REFUSED;
         if (client_sent_call(t))
             reply_fault(t, t->call_error.code, message);
         else
@@ -1225,6 +1269,15 @@ static int client_sent_call(const struct txn *t)
     return t->is_call || t->unreadable_call;
 }
 
+/* The inventory counts every method, even where no route needs the name:
+ * it is read then, and only for the count, so a call whose name cannot be
+ * read is forwarded as it would be without the inventory. */
+static void read_method_for_inventory(struct txn *t)
+{
+    read_call(t, XR_PARSE_METHOD_ONLY);
+    t->unreadable_call = 0;
+}
+
 /* The client's X-Request-Id, or a new one: every log line, event and
  * upstream request of this transaction carries it. */
 static void take_request_id(struct txn *t)
@@ -1288,7 +1341,7 @@ static int read_multicall(struct txn *t)
         char message[200];
         snprintf(message, sizeof(message),
                  "system.multicall: %zu calls, more than max_multicall_calls (%u)", t->ncalls, max);
-        t->outcome = OUTCOME_REFUSED;
+        t->outcome = METRICS_OUTCOME_REFUSED;
         reply_error(t, 400, XR_FAULT_INVALID_REQUEST, message);
         return 1;
     }
@@ -1321,7 +1374,7 @@ static int refused_for_full_spool(struct txn *t, const struct route *r)
              "route %s: not forwarded: the event spool is full and full=refuse holds intercepted "
              "calls back until the broker has confirmed its backlog; retry later",
              r->name);
-    t->outcome = OUTCOME_REFUSED;
+    t->outcome = METRICS_OUTCOME_REFUSED;
     reply_error(t, 503, XR_FAULT_SYSTEM, message);
     return 1;
 }
@@ -1377,7 +1430,7 @@ static void refuse_unreadable_call(struct txn *t)
     snprintf(message, sizeof(message),
              "route %s: the call's method cannot be read, so where it belongs is unknown: %s",
              t->route->name, t->call_error.message);
-    t->outcome = OUTCOME_REFUSED;
+    t->outcome = METRICS_OUTCOME_REFUSED;
     reply_fault(t, t->call_error.code ? t->call_error.code : XR_FAULT_INVALID_REQUEST, message);
 }
 
@@ -1516,7 +1569,7 @@ static int may_fall_back(const struct txn *t)
 static void fall_back(struct txn *t, enum upstream_error err, const char *detail)
 {
     const struct route *r = t->route;
-    count_upstream_error(t, r, t->upstream, upstream_error_name(err));
+    count_upstream_error(t, r, t->upstream, error_kind(err));
     metrics_bump(&r->counters->fallbacks);
     log_info("request %s: route %s: upstream %s: %s (%s); asking %s instead", t->request_id,
              r->name, t->upstream->name, upstream_error_text(err), detail, r->second->name);
@@ -1547,7 +1600,7 @@ static void route_request(struct txn *t)
         else
             snprintf(message, sizeof(message), "no route for %.*s %.*s", (int)req->method_len,
                      req->method, (int)req->path_len, req->path);
-        t->outcome = OUTCOME_NO_ROUTE;
+        t->outcome = METRICS_OUTCOME_NO_ROUTE;
         reply_error(t, 404, XR_FAULT_METHOD_NOT_FOUND, message);
         return;
     }
@@ -1581,8 +1634,10 @@ struct txn *proxy_handle(struct client *c, const struct http_request *req, const
     const struct config *cfg = cfg_of(t);
     if (cfg->needs_params)
         read_call(t, XR_PARSE_FULL);
-    else if (cfg->has_xmlrpc_routes || t->w->inventory != NULL)
-        read_call(t, XR_PARSE_METHOD_ONLY); /* the inventory counts every method */
+    else if (cfg->has_xmlrpc_routes)
+        read_call(t, XR_PARSE_METHOD_ONLY);
+    else if (t->w->inventory != NULL)
+        read_method_for_inventory(t);
     /* A multicall is routed by the calls inside it, when there are routes
      * that tell calls apart. */
     int multicall = -1;
@@ -1613,9 +1668,9 @@ static struct target_counters *target_of(const struct txn *t, const struct route
  * the upstream failed it first. */
 static enum metrics_outcome settled(const struct txn *t, enum metrics_outcome o)
 {
-    if (t->finished || o == OUTCOME_UPSTREAM_ERROR || o == OUTCOME_TIMEOUT)
+    if (t->finished || o == METRICS_OUTCOME_UPSTREAM_ERROR || o == METRICS_OUTCOME_TIMEOUT)
         return o;
-    return OUTCOME_CLIENT_CLOSED;
+    return METRICS_OUTCOME_CLIENT_CLOSED;
 }
 
 static void report_call(struct txn *t, const char *method, size_t method_len, const struct route *r,
@@ -1625,15 +1680,15 @@ static void report_call(struct txn *t, const char *method, size_t method_len, co
     metrics_observe(target_of(t, r, u), o, duration_us);
     if (t->w->inventory == NULL || method == NULL)
         return;
-    int answered = o == OUTCOME_OK || o == OUTCOME_FAULT || o == OUTCOME_CLIENT_ERROR ||
-                   o == OUTCOME_SERVER_ERROR;
+    int answered = o == METRICS_OUTCOME_OK || o == METRICS_OUTCOME_FAULT ||
+                   o == METRICS_OUTCOME_CLIENT_ERROR || o == METRICS_OUTCOME_SERVER_ERROR;
     struct inventory_call c = {
         .method = method,
         .method_len = method_len,
         .route = r != NULL ? r->counters->name : NULL,
         .answered = answered,
-        .fault = o == OUTCOME_FAULT,
-        .error = !answered && o != OUTCOME_CLIENT_CLOSED,
+        .fault = o == METRICS_OUTCOME_FAULT,
+        .error = !answered && o != METRICS_OUTCOME_CLIENT_CLOSED,
         .new_side = answered && u != NULL && u->new_side,
         .duration_us = duration_us,
         .bytes_in = bytes_in,
@@ -1647,7 +1702,7 @@ static void log_access(struct txn *t, const struct upstream_def *u, enum metrics
                        uint64_t duration_us)
 {
     const struct http_request *req = t->req;
-    struct access_entry e = {
+    struct accesslog_entry e = {
         .time_us = t->start_us,
         .request_id = t->request_id,
         .request_id_len = t->request_id_len,
@@ -1692,7 +1747,7 @@ static void report(struct txn *t)
         for (size_t i = 0; i < t->ncalls; i++) {
             const struct route *r = t->call_routes[i];
             enum metrics_outcome each = t->call_outcomes ? t->call_outcomes[i] : t->outcome;
-            each = settled(t, r == NULL ? OUTCOME_NO_ROUTE : each);
+            each = settled(t, r == NULL ? METRICS_OUTCOME_NO_ROUTE : each);
             report_call(t, t->calls[i].method, t->calls[i].method_len, r,
                         r != NULL ? r->upstream : NULL, each, duration_us, t->body_len / t->ncalls,
                         t->bytes_out / t->ncalls);
@@ -1704,14 +1759,15 @@ static void report(struct txn *t)
 
 void proxy_report_refused(struct worker *w, const char *client, int status)
 {
-    metrics_observe(w->wc->cfg->unrouted, OUTCOME_REFUSED, 0);
+    /* No request was read, so no time is worth a latency bucket. */
+    metrics_bump(&w->wc->cfg->unrouted->outcomes[METRICS_OUTCOME_REFUSED]);
     if (w->access == NULL)
         return;
-    struct access_entry e = {
+    struct accesslog_entry e = {
         .time_us = clock_realtime_us(),
         .client = client,
         .status = status,
-        .outcome = metrics_outcome_name(OUTCOME_REFUSED),
+        .outcome = metrics_outcome_name(METRICS_OUTCOME_REFUSED),
     };
     accesslog_write(w->access, &e);
 }

@@ -69,13 +69,6 @@ static void on_readable(evutil_socket_t fd, short what, void *arg);
 static void on_writable(evutil_socket_t fd, short what, void *arg);
 static void on_timer(evutil_socket_t fd, short what, void *arg);
 
-const char *upstream_error_name(enum upstream_error err)
-{
-    static const char *const names[] = {"none",    "connect", "connect_timeout",
-                                        "timeout", "closed",  "protocol"};
-    return (unsigned)err < sizeof(names) / sizeof(names[0]) ? names[err] : "unknown";
-}
-
 const char *upstream_error_text(enum upstream_error err)
 {
     switch (err) {

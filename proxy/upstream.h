@@ -90,7 +90,4 @@ void upstream_cancel(struct upconn *uc);
 /* "connection refused", "timed out": for messages. */
 const char *upstream_error_text(enum upstream_error err);
 
-/* A short name for err, as a metrics label: "connect", "timeout", ... */
-const char *upstream_error_name(enum upstream_error err);
-
 #endif

@@ -750,9 +750,12 @@
     let foot = methods.length + ' methods';
     if (shown.length !== methods.length) foot = shown.length + ' of ' + foot + ' match';
     if (shown.length > MAX_METHOD_ROWS) foot += '; the first ' + MAX_METHOD_ROWS + ' shown';
+    if (isNum(inv.methods_tracked) && inv.methods_tracked > methods.length) {
+      foot += ' · the ' + methods.length + ' busiest of ' + count(inv.methods_tracked) + ' tracked';
+    }
     if (isNum(inv.untracked_calls) && inv.untracked_calls > 0) {
-      foot += ' · ' + count(inv.untracked_calls) + ' calls of methods beyond the first ' +
-        count(inv.max_methods) + ' not listed';
+      foot += ' · ' + count(inv.untracked_calls) + ' calls of methods beyond max_methods (' +
+        count(inv.max_methods) + ' a worker) not listed';
     }
     setText('methods-foot', foot);
   }
@@ -827,8 +830,17 @@
     if (full === null) figure('sp-full', '—');
     else figure('sp-full', full > 0 ? 'FULL' : 'no', full > 0 ? 'badge bad' : '');
     const connected = metric(samples, 'strangler_broker_connected');
+    const configured = metric(samples, 'strangler_broker_configured');
+    // Without an events line the spool is the sink: nothing is published,
+    // and events wait there by design, not for a broker that is away.
+    if (configured === 0) {
+      figure('sp-broker', 'none configured');
+      figure('sp-blocked', 'the spool is the sink');
+      figure('sp-oldest', '—');
+      return;
+    }
     // Disconnected is an alarm when events wait for the broker; with none
-    // waiting (or no broker configured) it is only worth a glance.
+    // waiting it is only worth a glance.
     if (connected === null) figure('sp-broker', '—');
     else if (connected > 0) figure('sp-broker', 'connected', 'badge good');
     else figure('sp-broker', 'not connected', unconfirmed > 0 ? 'badge bad' : 'badge warn');
@@ -854,8 +866,15 @@
 
   function schedule() {
     clearTimeout(state.timer);
+    // A tab nobody looks at asks the proxy for nothing; it catches up the
+    // moment it is shown again (visibilitychange below).
+    if (document.hidden) return;
     state.timer = setTimeout(poll, POLL_MS);
   }
+
+  document.addEventListener('visibilitychange', () => {
+    if (!document.hidden) poll();
+  });
 
   async function poll() {
     clearTimeout(state.timer);
@@ -874,7 +893,10 @@
         }
       }
       [routes, methods, metricsRes] = await Promise.all([
-        routes ? Promise.resolve(routes) : api('GET', '/routes'), api('GET', '/methods'),
+        routes ? Promise.resolve(routes) : api('GET', '/routes'),
+        // The proxy picks the busiest: thousands of names never cross the wire
+        // every poll.
+        api('GET', '/methods?limit=' + MAX_METHOD_ROWS),
         api('GET', '/metrics')]);
     } catch (e) {
       if (seq !== state.pollSeq) return;

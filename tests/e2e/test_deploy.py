@@ -207,6 +207,15 @@ class ComposeTest(E2ETestCase):
         self.assertIn(name, self.config["services"])
         return self.config["services"][name]
 
+    def test_no_default_admin_token(self):
+        # A well-known default would let anything on the compose network
+        # flip routes: without the variable compose refuses the file.
+        env = {k: v for k, v in os.environ.items() if k != "STRANGLER_ADMIN_TOKEN"}
+        r = run(self.tool + ["-f", COMPOSE_FILE, "--project-directory", SOURCE_DIR, "config",
+                             "-q"], env=env)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("STRANGLER_ADMIN_TOKEN", r.stdout + r.stderr)
+
     def test_config_is_valid(self):
         self.assertEqual(self.quiet.returncode, 0,
                          f"{' '.join(self.tool)} config -q: {self.quiet.stderr}")

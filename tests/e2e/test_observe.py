@@ -9,8 +9,10 @@ import re
 import signal
 import subprocess
 
+import xmlrpc.client
+
 from harness import (SOURCE_DIR, STRANGLER, E2ETestCase, Process, admin, admin_port, call,
-                     eventually, free_port)
+                     eventually, free_port, http_request, xmlrpc_client)
 
 # The official client's parser, as Debian packages it (python3-prometheus-client,
 # installed by .ci/packages) for Debian's own interpreter.
@@ -65,6 +67,7 @@ route stock    xmlrpc stock.*    -> legacy
 route catalog  xmlrpc catalog.*  -> legacy
 route echo     xmlrpc test.*     -> svc
 route gone     xmlrpc dead.*     -> dead
+route status   xmlrpc status.*   -> svc
 """
         self.proxy, self.port, self.path = self.start_proxy(self.conf)
         self.admin = admin_port(self.proxy)
@@ -209,6 +212,63 @@ route gone     xmlrpc dead.*     -> dead
         status, inv = admin(self.admin, "GET", "/methods")
         stock = {m["method"]: m for m in inv["methods"]}["stock.get"]
         self.assertEqual((stock["side"], stock["upstream"]), ("new", "svc"))
+
+    def test_a_new_services_http_error_is_labelled_as_the_legacys_would_be(self):
+        # An HTML 503 page from a new service is a fault to the client (the
+        # adapter makes one), but a server_error in the figures, as the
+        # legacy's 503 would be.
+        self.assertEqual(call(self.port, "status.503")[0], "fault")
+        m = self.metrics()
+        self.assertEqual(sample(m, "strangler_requests", "strangler_requests_total",
+                                route="status", target="svc", outcome="server_error"), 1)
+        self.assertIsNone(sample(m, "strangler_requests", "strangler_requests_total",
+                                 route="status", target="svc", outcome="fault"))
+
+    def test_a_multicall_forwarded_whole_counts_each_calls_fault(self):
+        mc = xmlrpc.client.MultiCall(xmlrpc_client(self.port))
+        mc.stock.get("HAM-001")
+        mc.catalog.get("NO-SUCH-SKU")
+        answers = mc()
+        self.assertIsInstance(answers[0], dict)
+        with self.assertRaises(xmlrpc.client.Fault):
+            answers[1]
+        status, inv = admin(self.admin, "GET", "/methods")
+        methods = {m["method"]: m for m in inv["methods"]}
+        self.assertEqual((methods["catalog.get"]["calls"], methods["catalog.get"]["faults"]), (2, 2))
+        self.assertEqual((methods["stock.get"]["calls"], methods["stock.get"]["faults"]), (7, 0))
+
+    def test_methods_limit_lists_the_busiest_and_totals_cover_every_call(self):
+        status, inv = admin(self.admin, "GET", "/methods?limit=2")
+        self.assertEqual(status, 200)
+        self.assertEqual([m["method"] for m in inv["methods"]], ["stock.get", "test.echo"])
+        self.assertEqual(inv["methods_tracked"], 6)
+        self.assertEqual(inv["totals"]["calls"], self.calls)
+        for bad in ("0", "-1", "x", "2x"):
+            self.assertEqual(admin(self.admin, "GET", f"/methods?limit={bad}")[0], 400, bad)
+        out = subprocess.run([STRANGLER, "methods", "--limit", "1", "--admin",
+                              f"127.0.0.1:{self.admin}"], capture_output=True, text=True, timeout=30)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertIn("(the 1 most called of 6 methods; --limit N for more)", out.stdout)
+
+    def test_pages_elsewhere_cannot_use_the_admin_api_through_a_browser(self):
+        # No token here: a page on another origin, or one that rebinds its
+        # own name to 127.0.0.1, is refused; tools and the dashboard are not.
+        for headers in ({"Origin": "http://evil.example"},
+                        {"Origin": "null"},
+                        {"Host": "evil.example"},
+                        {"Host": f"evil.example:{self.admin}",
+                         "Origin": f"http://evil.example:{self.admin}"}):
+            for method, path in (("POST", "/reload"), ("GET", "/routes"), ("GET", "/methods")):
+                status, _, body = http_request(self.admin, method, path, body=b"",
+                                               headers=headers)
+                self.assertEqual(status, 403, (method, path, headers, body))
+        same = {"Origin": f"http://127.0.0.1:{self.admin}"}
+        status, _, _ = http_request(self.admin, "GET", "/routes", headers=same)
+        self.assertEqual(status, 200)
+        status, _, _ = http_request(self.admin, "GET", "/routes",
+                                    headers={"Host": f"localhost:{self.admin}"})
+        self.assertEqual(status, 200)
+        self.proxy.wait_for_output(r"admin: /reload refused: cross-origin requests are refused")
 
     def read_access_log(self, path=None):
         with open(path or self.access_log) as f:

@@ -69,9 +69,9 @@ static size_t count_lines(const char *text)
 }
 
 /* A request with every field set; `method` of method_len bytes. */
-static struct access_entry full_entry(const char *method, size_t method_len)
+static struct accesslog_entry full_entry(const char *method, size_t method_len)
 {
-    struct access_entry e = {
+    struct accesslog_entry e = {
         .time_us = T0 + 123456,
         .request_id = "req-1-and-more",
         .request_id_len = 5,
@@ -97,9 +97,9 @@ static struct access_entry full_entry(const char *method, size_t method_len)
     return e;
 }
 
-static struct access_entry plain_entry(const char *id)
+static struct accesslog_entry plain_entry(const char *id)
 {
-    struct access_entry e = full_entry("stock.get", 9);
+    struct accesslog_entry e = full_entry("stock.get", 9);
     e.request_id = id;
     e.request_id_len = strlen(id);
     e.has_fault = 0;
@@ -182,7 +182,7 @@ START_TEST(an_unbuffered_line_is_written_at_once_with_every_field)
 
     /* A method name with a quote, a backslash and control characters. */
     static const char method[] = "stock.\"get\"\\\x01\n\x1f.";
-    struct access_entry e = full_entry(method, sizeof(method) - 1);
+    struct accesslog_entry e = full_entry(method, sizeof(method) - 1);
     accesslog_write(w, &e);
     char *text = slurp(path);
     ck_assert_uint_eq(count_lines(text), 1);
@@ -244,7 +244,7 @@ START_TEST(absent_strings_are_null)
     log_path("nulls", dir, path);
     struct accesslog *log = open_log(path);
     struct accesslog_writer *w = accesslog_writer_new(log, 0);
-    struct access_entry e = {
+    struct accesslog_entry e = {
         .time_us = T0,
         .http_method = "GET",
         .http_method_len = 3,
@@ -278,7 +278,7 @@ START_TEST(a_null_outcome_is_null)
     log_path("null-outcome", dir, path);
     struct accesslog *log = open_log(path);
     struct accesslog_writer *w = accesslog_writer_new(log, 0);
-    struct access_entry e = plain_entry("r");
+    struct accesslog_entry e = plain_entry("r");
     e.outcome = NULL;
     accesslog_write(w, &e);
     char *text = slurp(path);
@@ -298,7 +298,7 @@ START_TEST(a_buffered_writer_waits_for_a_flush_or_a_full_buffer)
     struct accesslog *log = open_log(path);
     const size_t limit = 1024;
     struct accesslog_writer *w = accesslog_writer_new(log, limit);
-    struct access_entry e = plain_entry("req-buffered");
+    struct accesslog_entry e = plain_entry("req-buffered");
 
     accesslog_write(w, &e);
     char *text = slurp(path);
@@ -351,7 +351,7 @@ START_TEST(a_buffer_is_full_at_exactly_its_size)
     char dir[PATH_MAX], path[PATH_MAX];
     log_path("exact", dir, path);
     struct accesslog *log = open_log(path);
-    struct access_entry e = plain_entry("req-exact");
+    struct accesslog_entry e = plain_entry("req-exact");
     /* One line written at once, to learn its length. */
     struct accesslog_writer *w = accesslog_writer_new(log, 0);
     accesslog_write(w, &e);
@@ -383,7 +383,7 @@ START_TEST(a_line_longer_than_the_buffer_is_written_at_once)
     struct accesslog_writer *w = accesslog_writer_new(log, 64);
     char method[300];
     memset(method, 'm', sizeof(method));
-    struct access_entry e = full_entry(method, sizeof(method));
+    struct accesslog_entry e = full_entry(method, sizeof(method));
     accesslog_write(w, &e);
     char *text = slurp(path);
     ck_assert_uint_eq(count_lines(text), 1);
@@ -405,7 +405,7 @@ START_TEST(a_reopen_after_a_rename_starts_a_new_file)
     struct accesslog_writer *now = accesslog_writer_new(log, 0);
     struct accesslog_writer *later = accesslog_writer_new(log, 4096);
 
-    struct access_entry a = plain_entry("before"), b = plain_entry("after"),
+    struct accesslog_entry a = plain_entry("before"), b = plain_entry("after"),
                         c = plain_entry("buffered");
     accesslog_write(now, &a);
     accesslog_write(later, &c); /* held across the rotation */
@@ -459,7 +459,7 @@ START_TEST(a_failed_reopen_keeps_the_old_file)
     snprintf(moved, sizeof(moved), "%s.gone", dir);
     struct accesslog *log = open_log(path);
     struct accesslog_writer *w = accesslog_writer_new(log, 0);
-    struct access_entry e = plain_entry("kept");
+    struct accesslog_entry e = plain_entry("kept");
     accesslog_write(w, &e);
     /* The folder goes away: the path cannot be opened again. */
     ck_assert_int_eq(rename(dir, moved), 0);
@@ -511,7 +511,7 @@ START_TEST(stdout_is_written_to_and_never_closed)
     ck_assert_str_eq(accesslog_path(log), "stdout");
     ck_assert_int_eq(accesslog_reopen(log, err, sizeof(err)), 0);
     struct accesslog_writer *w = accesslog_writer_new(log, 0);
-    struct access_entry e = plain_entry("to-stdout");
+    struct accesslog_entry e = plain_entry("to-stdout");
     accesslog_write(w, &e);
     accesslog_writer_free(w);
     accesslog_close(log);
@@ -564,7 +564,7 @@ START_TEST(a_full_disk_drops_lines_and_says_so_once)
 
     struct accesslog *log = open_log("/dev/full");
     struct accesslog_writer *w = accesslog_writer_new(log, 0);
-    struct access_entry e = plain_entry("lost");
+    struct accesslog_entry e = plain_entry("lost");
     for (int i = 0; i < 5; i++)
         accesslog_write(w, &e);
     struct accesslog_writer *b = accesslog_writer_new(log, 1 << 20);
@@ -594,7 +594,7 @@ START_TEST(an_empty_flush_does_not_say_writing_works_again)
 
     struct accesslog *log = open_log("/dev/full");
     struct accesslog_writer *w = accesslog_writer_new(log, 0);
-    struct access_entry e = plain_entry("lost");
+    struct accesslog_entry e = plain_entry("lost");
     /* A line, then the worker's flush timer with nothing to write, three
      * times over: the disk stays full all along. */
     for (int i = 0; i < 3; i++) {
@@ -631,7 +631,7 @@ static void *write_lines(void *arg)
     char id[32];
     for (int i = 0; i < LINES; i++) {
         snprintf(id, sizeof(id), "w%d-%d", job->id, i);
-        struct access_entry e = plain_entry(id);
+        struct accesslog_entry e = plain_entry(id);
         accesslog_write(w, &e);
     }
     accesslog_writer_free(w);

@@ -45,12 +45,13 @@ START_TEST(a_route_and_upstream_have_one_set_of_target_counters)
     ck_assert_ptr_eq(metrics_target_counters("", "", 0), none);
 
     /* Figures carry on from one lookup to the next (a reload's). */
-    uint64_t before = metrics_read(&t->outcomes[OUTCOME_OK]);
-    metrics_observe(t, OUTCOME_OK, 100);
+    uint64_t before = metrics_read(&t->outcomes[METRICS_OUTCOME_OK]);
+    metrics_observe(t, METRICS_OUTCOME_OK, 100);
     ck_assert_uint_eq(
-        metrics_read(&metrics_target_counters("tm-one-r", "tm-one-u", 0)->outcomes[OUTCOME_OK]),
+        metrics_read(
+            &metrics_target_counters("tm-one-r", "tm-one-u", 0)->outcomes[METRICS_OUTCOME_OK]),
         before + 1);
-    ck_assert_uint_eq(metrics_read(&u->outcomes[OUTCOME_OK]), 0);
+    ck_assert_uint_eq(metrics_read(&u->outcomes[METRICS_OUTCOME_OK]), 0);
 }
 END_TEST
 
@@ -115,18 +116,18 @@ START_TEST(a_duration_lands_in_the_first_bucket_whose_bound_holds_it)
     for (int i = 1; i < METRICS_LATENCY_BUCKETS; i++)
         ck_assert_uint_gt(metrics_latency_bounds_us[i], metrics_latency_bounds_us[i - 1]);
 
-    observe_into(t, OUTCOME_OK, 0, 0);
+    observe_into(t, METRICS_OUTCOME_OK, 0, 0);
     for (int i = 0; i < METRICS_LATENCY_BUCKETS; i++) {
         uint64_t bound = metrics_latency_bounds_us[i];
         /* le is inclusive: the bound itself is in its bucket... */
-        observe_into(t, OUTCOME_OK, bound, i);
+        observe_into(t, METRICS_OUTCOME_OK, bound, i);
         /* ...one microsecond more is in the next (the last: +Inf). */
-        observe_into(t, OUTCOME_FAULT, bound + 1, i + 1);
-        observe_into(t, OUTCOME_TIMEOUT, bound - 1, i);
+        observe_into(t, METRICS_OUTCOME_FAULT, bound + 1, i + 1);
+        observe_into(t, METRICS_OUTCOME_TIMEOUT, bound - 1, i);
     }
     /* Past every bound: the +Inf slot. */
-    observe_into(t, OUTCOME_TIMEOUT, 3600ull * 1000000, METRICS_LATENCY_BUCKETS);
-    observe_into(t, OUTCOME_CLIENT_CLOSED, (uint64_t)1 << 50, METRICS_LATENCY_BUCKETS);
+    observe_into(t, METRICS_OUTCOME_TIMEOUT, 3600ull * 1000000, METRICS_LATENCY_BUCKETS);
+    observe_into(t, METRICS_OUTCOME_CLIENT_CLOSED, (uint64_t)1 << 50, METRICS_LATENCY_BUCKETS);
 }
 END_TEST
 
@@ -167,32 +168,55 @@ struct counts {
     size_t total; /* rows seen for the upstream, kept or not */
 };
 
-static void collect(void *arg, const char *upstream, const char *label, uint64_t value)
+static void add_row(struct counts *c, const char *label, uint64_t value)
 {
-    struct counts *c = arg;
-    if (strcmp(upstream, c->upstream) != 0)
-        return;
     c->total++;
     if (c->n == sizeof(c->rows) / sizeof(c->rows[0]))
         return;
     struct count_row *r = &c->rows[c->n++];
-    snprintf(r->upstream, sizeof(r->upstream), "%s", upstream);
+    snprintf(r->upstream, sizeof(r->upstream), "%s", c->upstream);
     snprintf(r->label, sizeof(r->label), "%s", label);
     r->value = value;
 }
 
+/* The fault codes of an upstream as /metrics lists them: in the order
+ * they came, then "other". */
 static void adapter_faults_of(const char *upstream, struct counts *c)
 {
+    struct metrics_fault_code codes[METRICS_MAX_FAULT_CODES];
+    size_t n;
+    uint64_t other;
     memset(c, 0, sizeof(*c));
     c->upstream = upstream;
-    metrics_foreach_adapter_fault(collect, c);
+    metrics_read_faults(metrics_upstream_counters(upstream), codes, &n, &other);
+    for (size_t i = 0; i < n; i++) {
+        char label[32];
+        snprintf(label, sizeof(label), "%" PRId64, codes[i].code);
+        add_row(c, label, codes[i].count);
+    }
+    if (other > 0)
+        add_row(c, "other", other);
 }
 
+/* The kinds of failure an upstream had, in the order of the enum. */
 static void upstream_errors_of(const char *upstream, struct counts *c)
 {
+    struct upstream_counters *u = metrics_upstream_counters(upstream);
     memset(c, 0, sizeof(*c));
     c->upstream = upstream;
-    metrics_foreach_upstream_error(collect, c);
+    for (int e = 0; e < METRICS_UPSTREAM_ERRORS; e++)
+        if (metrics_read(&u->errors[e]) > 0)
+            add_row(c, metrics_upstream_error_name(e), metrics_read(&u->errors[e]));
+}
+
+static void fault(const char *upstream, int64_t code)
+{
+    metrics_count_adapter_fault(metrics_upstream_counters(upstream), code);
+}
+
+static void failure(const char *upstream, enum metrics_upstream_error e)
+{
+    metrics_count_upstream_error(metrics_upstream_counters(upstream), e);
 }
 
 /* The count under label, or -1 when there is no row. */
@@ -215,8 +239,8 @@ START_TEST(fault_codes_past_the_cap_are_counted_as_other)
 
     /* The cap's worth of distinct codes, each its own row, in order. */
     for (int64_t code = 1; code <= METRICS_MAX_FAULT_CODES; code++)
-        metrics_count_adapter_fault("tm-faulty", code * 10 - 640);
-    metrics_count_adapter_fault("tm-faulty", 10 - 640);
+        fault("tm-faulty", code * 10 - 640);
+    fault("tm-faulty", 10 - 640);
     adapter_faults_of("tm-faulty", &c);
     ck_assert_uint_eq(c.total, METRICS_MAX_FAULT_CODES);
     for (int64_t code = 1; code <= METRICS_MAX_FAULT_CODES; code++) {
@@ -229,11 +253,11 @@ START_TEST(fault_codes_past_the_cap_are_counted_as_other)
 
     /* Ten more distinct codes, one twice: all "other". */
     for (int64_t code = 1000; code < 1010; code++)
-        metrics_count_adapter_fault("tm-faulty", code);
-    metrics_count_adapter_fault("tm-faulty", 1005);
-    metrics_count_adapter_fault("tm-faulty", INT64_MIN);
+        fault("tm-faulty", code);
+    fault("tm-faulty", 1005);
+    fault("tm-faulty", INT64_MIN);
     /* Codes it knew are still counted under their own. */
-    metrics_count_adapter_fault("tm-faulty", 20 - 640);
+    fault("tm-faulty", 20 - 640);
     adapter_faults_of("tm-faulty", &c);
     ck_assert_uint_eq(c.total, METRICS_MAX_FAULT_CODES + 1);
     ck_assert_int_eq(count_of(&c, "other"), 12);
@@ -243,9 +267,9 @@ START_TEST(fault_codes_past_the_cap_are_counted_as_other)
     ck_assert_int_eq(count_of(&c, "1005"), -1);
 
     /* Another service has a cap of its own. */
-    metrics_count_adapter_fault("tm-faulty-2", 1000);
-    metrics_count_adapter_fault("tm-faulty-2", -32601);
-    metrics_count_adapter_fault("tm-faulty-2", -32601);
+    fault("tm-faulty-2", 1000);
+    fault("tm-faulty-2", -32601);
+    fault("tm-faulty-2", -32601);
     adapter_faults_of("tm-faulty-2", &c);
     ck_assert_uint_eq(c.total, 2);
     ck_assert_int_eq(count_of(&c, "1000"), 1);
@@ -260,9 +284,9 @@ END_TEST
 START_TEST(fault_codes_print_whole)
 {
     struct counts c;
-    metrics_count_adapter_fault("tm-codes", INT64_MAX);
-    metrics_count_adapter_fault("tm-codes", INT64_MIN);
-    metrics_count_adapter_fault("tm-codes", 0);
+    fault("tm-codes", INT64_MAX);
+    fault("tm-codes", INT64_MIN);
+    fault("tm-codes", 0);
     adapter_faults_of("tm-codes", &c);
     ck_assert_uint_eq(c.total, 3);
     ck_assert_int_eq(count_of(&c, "9223372036854775807"), 1);
@@ -274,14 +298,14 @@ END_TEST
 START_TEST(upstream_errors_are_counted_per_upstream_and_kind)
 {
     struct counts c;
-    metrics_count_upstream_error("tm-up-a", "connect");
-    metrics_count_upstream_error("tm-up-a", "timeout");
-    metrics_count_upstream_error("tm-up-a", "connect");
-    metrics_count_upstream_error("tm-up-b", "connect");
-    metrics_count_upstream_error("tm-up-a", "closed");
+    failure("tm-up-a", METRICS_UPSTREAM_CONNECT);
+    failure("tm-up-a", METRICS_UPSTREAM_TIMEOUT);
+    failure("tm-up-a", METRICS_UPSTREAM_CONNECT);
+    failure("tm-up-b", METRICS_UPSTREAM_CONNECT);
+    failure("tm-up-a", METRICS_UPSTREAM_CLOSED);
     upstream_errors_of("tm-up-a", &c);
     ck_assert_uint_eq(c.total, 3);
-    /* in the order they first happened */
+    /* in the order of the kinds */
     ck_assert_str_eq(c.rows[0].label, "connect");
     ck_assert_uint_eq(c.rows[0].value, 2);
     ck_assert_str_eq(c.rows[1].label, "timeout");
@@ -316,16 +340,16 @@ START_TEST(answered_calls_are_split_by_side)
     ck_assert_uint_eq(all1 - all0, 4 + 8);
 
     /* Only answered outcomes count. */
-    metrics_observe(n, OUTCOME_TIMEOUT, 1);
-    metrics_observe(n, OUTCOME_UPSTREAM_ERROR, 1);
-    metrics_observe(n, OUTCOME_REFUSED, 1);
-    metrics_observe(n, OUTCOME_NO_ROUTE, 1);
-    metrics_observe(n, OUTCOME_CLIENT_CLOSED, 1);
+    metrics_observe(n, METRICS_OUTCOME_TIMEOUT, 1);
+    metrics_observe(n, METRICS_OUTCOME_UPSTREAM_ERROR, 1);
+    metrics_observe(n, METRICS_OUTCOME_REFUSED, 1);
+    metrics_observe(n, METRICS_OUTCOME_NO_ROUTE, 1);
+    metrics_observe(n, METRICS_OUTCOME_CLIENT_CLOSED, 1);
     metrics_answered_calls(&new1, &all1);
     ck_assert_uint_eq(new1 - new0, 4);
     ck_assert_uint_eq(all1 - all0, 12);
-    metrics_observe(n, OUTCOME_SERVER_ERROR, 1);
-    metrics_observe(l, OUTCOME_CLIENT_ERROR, 1);
+    metrics_observe(n, METRICS_OUTCOME_SERVER_ERROR, 1);
+    metrics_observe(l, METRICS_OUTCOME_CLIENT_ERROR, 1);
     metrics_answered_calls(&new1, &all1);
     ck_assert_uint_eq(new1 - new0, 5);
     ck_assert_uint_eq(all1 - all0, 14);
@@ -345,15 +369,15 @@ END_TEST
 START_TEST(outcomes_have_their_label_names)
 {
     static const char *const want[METRICS_OUTCOMES] = {
-        [OUTCOME_OK] = "ok",
-        [OUTCOME_FAULT] = "fault",
-        [OUTCOME_CLIENT_ERROR] = "client_error",
-        [OUTCOME_SERVER_ERROR] = "server_error",
-        [OUTCOME_UPSTREAM_ERROR] = "upstream_error",
-        [OUTCOME_TIMEOUT] = "timeout",
-        [OUTCOME_REFUSED] = "refused",
-        [OUTCOME_NO_ROUTE] = "no_route",
-        [OUTCOME_CLIENT_CLOSED] = "client_closed",
+        [METRICS_OUTCOME_OK] = "ok",
+        [METRICS_OUTCOME_FAULT] = "fault",
+        [METRICS_OUTCOME_CLIENT_ERROR] = "client_error",
+        [METRICS_OUTCOME_SERVER_ERROR] = "server_error",
+        [METRICS_OUTCOME_UPSTREAM_ERROR] = "upstream_error",
+        [METRICS_OUTCOME_TIMEOUT] = "timeout",
+        [METRICS_OUTCOME_REFUSED] = "refused",
+        [METRICS_OUTCOME_NO_ROUTE] = "no_route",
+        [METRICS_OUTCOME_CLIENT_CLOSED] = "client_closed",
     };
     for (int o = 0; o < METRICS_OUTCOMES; o++) {
         ck_assert_ptr_nonnull(want[o]);
@@ -423,11 +447,11 @@ static void *hammer(void *arg)
     for (int i = 0; i < ROUNDS; i++) {
         /* A snapshot being built looks the counters up while others count. */
         struct target_counters *t = metrics_target_counters("tm-threads", "tm-threads-u", 1);
-        metrics_observe(t, i % 2 ? OUTCOME_OK : OUTCOME_FAULT, 600);
+        metrics_observe(t, i % 2 ? METRICS_OUTCOME_OK : METRICS_OUTCOME_FAULT, 600);
         metrics_bump(&metrics_route_counters("tm-threads")->requests);
         if (i % 50 == 0) {
-            metrics_count_adapter_fault("tm-threads-u", i % 3);
-            metrics_count_upstream_error("tm-threads-u", "timeout");
+            fault("tm-threads-u", i % 3);
+            failure("tm-threads-u", METRICS_UPSTREAM_TIMEOUT);
         }
     }
     return NULL;
@@ -437,8 +461,8 @@ START_TEST(counting_from_many_threads_loses_nothing)
 {
     struct target_counters *t = metrics_target_counters("tm-threads", "tm-threads-u", 1);
     struct route_counters *r = metrics_route_counters("tm-threads");
-    uint64_t ok0 = metrics_read(&t->outcomes[OUTCOME_OK]);
-    uint64_t fault0 = metrics_read(&t->outcomes[OUTCOME_FAULT]);
+    uint64_t ok0 = metrics_read(&t->outcomes[METRICS_OUTCOME_OK]);
+    uint64_t fault0 = metrics_read(&t->outcomes[METRICS_OUTCOME_FAULT]);
     uint64_t b0 = metrics_read(&t->latency[1]), sum0 = metrics_read(&t->latency_sum_us);
     uint64_t req0 = metrics_read(&r->requests);
     pthread_t th[THREADS];
@@ -446,8 +470,9 @@ START_TEST(counting_from_many_threads_loses_nothing)
         ck_assert_int_eq(pthread_create(&th[i], NULL, hammer, NULL), 0);
     for (int i = 0; i < THREADS; i++)
         ck_assert_int_eq(pthread_join(th[i], NULL), 0);
-    ck_assert_uint_eq(metrics_read(&t->outcomes[OUTCOME_OK]) - ok0, THREADS * ROUNDS / 2);
-    ck_assert_uint_eq(metrics_read(&t->outcomes[OUTCOME_FAULT]) - fault0, THREADS * ROUNDS / 2);
+    ck_assert_uint_eq(metrics_read(&t->outcomes[METRICS_OUTCOME_OK]) - ok0, THREADS * ROUNDS / 2);
+    ck_assert_uint_eq(metrics_read(&t->outcomes[METRICS_OUTCOME_FAULT]) - fault0,
+                      THREADS * ROUNDS / 2);
     /* 600 us: the 1 ms bucket. */
     ck_assert_uint_eq(metrics_read(&t->latency[1]) - b0, THREADS * ROUNDS);
     ck_assert_uint_eq(metrics_read(&t->latency_sum_us) - sum0, 600ull * THREADS * ROUNDS);
