@@ -1,6 +1,7 @@
 #include "common/log.h"
 
 #include "common/clock.h"
+#include "common/files.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -72,7 +73,9 @@ void log_msg(enum log_level level, const char *fmt, ...)
 
 int log_redirect(const char *path, char *err, size_t errlen)
 {
-    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+    int fd = files_make_parent_dirs(path) == 0
+                 ? open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640)
+                 : -1;
     if (fd < 0) {
         snprintf(err, errlen, "error_log %s: %s", path, strerror(errno));
         return -1;

@@ -62,6 +62,7 @@
 #include "common/buf.h"
 #include "common/clock.h"
 #include "common/log.h"
+#include "common/files.h"
 #include "common/mem.h"
 
 #include <dirent.h>
@@ -326,27 +327,6 @@ static int write_full_at(int fd, const char *p, size_t len, uint64_t off)
         off += (uint64_t)n;
     }
     return 0;
-}
-
-/* mkdir -p: creates each missing component of path. */
-static int make_dirs(const char *path)
-{
-    char *tmp = mem_strdup(path);
-    int rc = -1;
-    for (char *p = tmp + 1; *p != '\0'; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
-            goto out;
-        *p = '/';
-    }
-    if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
-        goto out;
-    rc = 0;
-out:
-    free(tmp);
-    return rc;
 }
 
 /* ---- records ---- */
@@ -1555,7 +1535,7 @@ struct spool *spool_open(const char *dir, const struct spool_options *opt, char 
     struct spool *s = NULL;
 
     pthread_once(&crc_once, crc_init);
-    if (make_dirs(dir) < 0) {
+    if (files_make_dirs(dir) < 0) {
         set_err(err, errlen, dir, "cannot create", errno);
         goto fail;
     }

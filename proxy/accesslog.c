@@ -2,6 +2,7 @@
 
 #include "common/buf.h"
 #include "common/clock.h"
+#include "common/files.h"
 #include "common/jsonw.h"
 #include "common/log.h"
 #include "common/mem.h"
@@ -35,7 +36,9 @@ struct accesslog_writer {
 
 static int open_file(const char *path, char *err, size_t errlen)
 {
-    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+    int fd = files_make_parent_dirs(path) == 0
+                 ? open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640)
+                 : -1;
     if (fd < 0)
         snprintf(err, errlen, "access_log %s: %s", path, strerror(errno));
     return fd;
