@@ -406,7 +406,7 @@ START_TEST(a_reopen_after_a_rename_starts_a_new_file)
     struct accesslog_writer *later = accesslog_writer_new(log, 4096);
 
     struct accesslog_entry a = plain_entry("before"), b = plain_entry("after"),
-                        c = plain_entry("buffered");
+                           c = plain_entry("buffered");
     accesslog_write(now, &a);
     accesslog_write(later, &c); /* held across the rotation */
     /* logrotate: rename, then SIGUSR1. Until the reopen, lines follow the
@@ -461,11 +461,13 @@ START_TEST(a_failed_reopen_keeps_the_old_file)
     struct accesslog_writer *w = accesslog_writer_new(log, 0);
     struct accesslog_entry e = plain_entry("kept");
     accesslog_write(w, &e);
-    /* The folder goes away: the path cannot be opened again. */
+    /* The folder goes away and a file takes its name: the path cannot be
+     * opened again. */
     ck_assert_int_eq(rename(dir, moved), 0);
+    scratch_write(dir, "in the way\n", 0600);
     ck_assert_int_eq(accesslog_reopen(log, err, sizeof(err)), -1);
     ck_assert_msg(strstr(err, path) != NULL, "%s", err);
-    ck_assert_msg(strstr(err, strerror(ENOENT)) != NULL, "%s", err);
+    ck_assert_msg(strstr(err, strerror(ENOTDIR)) != NULL, "%s", err);
     /* Lines go on to the file it had. */
     accesslog_write(w, &e);
     char moved_file[PATH_MAX + 32];
@@ -482,16 +484,38 @@ START_TEST(an_unopenable_path_is_refused_with_the_reason)
 {
     char dir[PATH_MAX], path[PATH_MAX + 32], err[512] = "";
     scratch_dir("unopenable", dir, sizeof(dir));
-    /* A folder that is not there. */
-    snprintf(path, sizeof(path), "%s/no/such/access.log", dir);
+    /* A file where a folder should be. */
+    char blocker[PATH_MAX + 32];
+    snprintf(blocker, sizeof(blocker), "%s/file", dir);
+    scratch_write(blocker, "not a folder\n", 0600);
+    snprintf(path, sizeof(path), "%s/file/access.log", dir);
     ck_assert_ptr_null(accesslog_open(path, err, sizeof(err)));
     ck_assert_msg(strstr(err, path) != NULL, "%s", err);
-    ck_assert_msg(strstr(err, strerror(ENOENT)) != NULL, "%s", err);
+    ck_assert_msg(strstr(err, strerror(ENOTDIR)) != NULL, "%s", err);
     /* A folder, not a file. */
     err[0] = '\0';
     ck_assert_ptr_null(accesslog_open(dir, err, sizeof(err)));
     ck_assert_msg(strstr(err, dir) != NULL, "%s", err);
     ck_assert_msg(strstr(err, strerror(EISDIR)) != NULL, "%s", err);
+}
+END_TEST
+
+/* A fresh checkout's ./var/access.log: the folders are made. */
+START_TEST(missing_folders_are_made)
+{
+    char dir[PATH_MAX], path[PATH_MAX + 32], err[512] = "";
+    scratch_dir("folders", dir, sizeof(dir));
+    snprintf(path, sizeof(path), "%s/var/log/access.log", dir);
+    struct accesslog *log = accesslog_open(path, err, sizeof(err));
+    ck_assert_msg(log != NULL, "%s", err);
+    struct accesslog_writer *w = accesslog_writer_new(log, 0);
+    struct accesslog_entry e = plain_entry("made");
+    accesslog_write(w, &e);
+    accesslog_writer_free(w);
+    accesslog_close(log);
+    char *text = slurp(path);
+    ck_assert_uint_eq(count_lines(text), 1);
+    free(text);
 }
 END_TEST
 
@@ -687,6 +711,7 @@ Suite *accesslog_suite(void)
     tcase_add_test(tc, a_reopen_after_a_rename_starts_a_new_file);
     tcase_add_test(tc, a_failed_reopen_keeps_the_old_file);
     tcase_add_test(tc, an_unopenable_path_is_refused_with_the_reason);
+    tcase_add_test(tc, missing_folders_are_made);
     tcase_add_test(tc, stdout_is_written_to_and_never_closed);
     tcase_add_test(tc, a_full_disk_drops_lines_and_says_so_once);
     tcase_add_test(tc, lines_of_several_writers_never_interleave);
