@@ -285,8 +285,11 @@ void client_end_response(struct client *c)
 
 static void dispatch(struct client *c, const char *body, size_t body_len)
 {
+    /* The read event stays registered while the request is served: taking
+     * it out and putting it back would cost two epoll_ctl calls a request.
+     * Bytes that do arrive meanwhile (a pipelined request, an EOF) switch
+     * it off until the answer is complete (on_read). */
     c->state = CS_BUSY;
-    event_del(&c->rev);
     event_del(&c->timer);
     c->keep_alive = c->req->msg.keep_alive && !c->w->draining;
     c->dispatching = 1;
@@ -482,6 +485,11 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
     if (c->pipelined) {
         c->pipelined = 0;
         process_input(c);
+        return;
+    }
+    if (c->state == CS_BUSY) {
+        /* Not read now: the request being served points into `in`. */
+        event_del(&c->rev);
         return;
     }
     size_t room = read_room(c);

@@ -525,8 +525,10 @@ static void build_answer_head(struct txn *t, const struct http_response *resp)
     }
 }
 
-/* Chooses how the streamed body is framed for the client and sends the
- * head. */
+/* Chooses how the streamed body is framed for the client and completes the
+ * head, which goes out with the first bytes of the body (send_streamed): one
+ * write instead of two for the common answer that comes in one piece, and
+ * nothing sent yet if the upstream fails before its body starts. */
 static void stream_head(struct txn *t, const struct http_response *resp)
 {
     struct buf *b = &t->answer_head;
@@ -550,8 +552,31 @@ static void stream_head(struct txn *t, const struct http_response *resp)
     }
     append_connection(t, b);
     buf_append(b, "\r\n", 2);
-    client_send(t->client, b->data, b->len);
-    t->head_sent = 1;
+}
+
+/* Sends a span of a streamed body (len 0: its end), framed for the client,
+ * after the head if it has not gone yet. */
+static void send_streamed(struct txn *t, const char *data, size_t len, int last)
+{
+    struct iovec iov[5];
+    int n = 0;
+    char size_line[24];
+    if (!t->head_sent) {
+        iov[n++] = (struct iovec){t->answer_head.data, t->answer_head.len};
+        t->head_sent = 1;
+    }
+    if (len > 0 && t->chunked_to_client) {
+        int k = snprintf(size_line, sizeof(size_line), "%zx\r\n", len);
+        iov[n++] = (struct iovec){size_line, (size_t)k};
+        iov[n++] = (struct iovec){(void *)data, len};
+        iov[n++] = (struct iovec){"\r\n", 2};
+    } else if (len > 0) {
+        iov[n++] = (struct iovec){(void *)data, len};
+    }
+    if (last && t->chunked_to_client)
+        iov[n++] = (struct iovec){"0\r\n\r\n", 5};
+    if (n > 0)
+        client_sendv(t->client, iov, n);
 }
 
 static void on_forward_head(void *ctx, const struct http_response *resp)
@@ -636,14 +661,7 @@ static int on_forward_body(void *ctx, const char *data, size_t len)
     t->bytes_out += len;
     if (t->sniffing)
         sniff_answer(t, data, len);
-    if (t->chunked_to_client) {
-        char size_line[24];
-        int n = snprintf(size_line, sizeof(size_line), "%zx\r\n", len);
-        struct iovec iov[3] = {{size_line, (size_t)n}, {(void *)data, len}, {"\r\n", 2}};
-        client_sendv(t->client, iov, 3);
-    } else {
-        client_send(t->client, data, len);
-    }
+    send_streamed(t, data, len, 0);
     t->upstream_paused = client_pending(t->client) > CLIENT_HIGH_WATER;
     return t->upstream_paused;
 }
@@ -719,8 +737,7 @@ static void on_forward_done(void *ctx)
         send_buffered(t, leg);
         return;
     }
-    if (t->chunked_to_client)
-        client_send(t->client, "0\r\n\r\n", 5);
+    send_streamed(t, NULL, 0, 1);
     end_response(t);
 }
 
