@@ -109,28 +109,54 @@ static int parse_decimal(const char *s, size_t len, uint64_t *out)
     return 0;
 }
 
+/* The names of enum http_header_id, lower case, by id. */
+#define KNOWN(id, name) [id] = {name, sizeof(name) - 1}
+static const struct {
+    const char *name;
+    size_t len;
+} known_names[] = {
+    KNOWN(HTTP_H_CONNECTION, "connection"),
+    KNOWN(HTTP_H_KEEP_ALIVE, "keep-alive"),
+    KNOWN(HTTP_H_PROXY_CONNECTION, "proxy-connection"),
+    KNOWN(HTTP_H_TE, "te"),
+    KNOWN(HTTP_H_TRAILER, "trailer"),
+    KNOWN(HTTP_H_TRANSFER_ENCODING, "transfer-encoding"),
+    KNOWN(HTTP_H_UPGRADE, "upgrade"),
+    KNOWN(HTTP_H_CONTENT_LENGTH, "content-length"),
+    KNOWN(HTTP_H_HOST, "host"),
+    KNOWN(HTTP_H_EXPECT, "expect"),
+    KNOWN(HTTP_H_X_REQUEST_ID, "x-request-id"),
+    KNOWN(HTTP_H_X_FORWARDED_FOR, "x-forwarded-for"),
+    KNOWN(HTTP_H_ACCEPT_ENCODING, "accept-encoding"),
+    KNOWN(HTTP_H_X_STRANGLER_SHADOW, "x-strangler-shadow"),
+};
+#define NKNOWN (sizeof(known_names) / sizeof(known_names[0]))
+
+/* The id of a header name: its length and first letter rule out almost
+ * every candidate before a whole comparison. */
+static enum http_header_id header_id(const char *name, size_t len)
+{
+    int first = lower((unsigned char)name[0]);
+    for (size_t id = 1; id < NKNOWN; id++)
+        if (known_names[id].len == len && known_names[id].name[0] == first &&
+            case_eq(name, known_names[id].name, len))
+            return (enum http_header_id)id;
+    return HTTP_H_OTHER;
+}
+
 /* Marks hop-by-hop headers: the fixed set, plus every header the Connection
  * header names (RFC 9110 7.6.1). */
-static const char *const fixed_hop_by_hop[] = {
-    "connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade",
-};
+static int in_fixed_hop_set(const struct http_header *h)
+{
+    return h->id >= HTTP_H_CONNECTION && h->id <= HTTP_H_UPGRADE;
+}
 
 /* Headers a Connection header may not strip: the proxy re-writes them
  * itself, and a client naming them must not make a request leave without
  * its Host or framing. */
-static const char *const never_hop_by_hop[] = {"host", "content-length", "x-request-id"};
-
-static int in_set(const struct http_header *h, const char *const *set, size_t n)
+static int never_hop_by_hop(const struct http_header *h)
 {
-    for (size_t i = 0; i < n; i++)
-        if (http_token_eq(h->name, h->name_len, set[i]))
-            return 1;
-    return 0;
-}
-
-static int in_fixed_hop_set(const struct http_header *h)
-{
-    return in_set(h, fixed_hop_by_hop, sizeof(fixed_hop_by_hop) / sizeof(fixed_hop_by_hop[0]));
+    return h->id == HTTP_H_HOST || h->id == HTTP_H_CONTENT_LENGTH || h->id == HTTP_H_X_REQUEST_ID;
 }
 
 /* Reads one Connection header: marks the headers it names, and notes the
@@ -154,9 +180,7 @@ static void read_connection(struct http_message *m, const struct http_header *co
             *keep = 1;
         for (size_t i = 0; i < m->nheaders; i++) {
             struct http_header *h = &m->headers[i];
-            if (h->name_len == tok_len && case_eq(h->name, tok, tok_len) &&
-                !in_set(h, never_hop_by_hop,
-                        sizeof(never_hop_by_hop) / sizeof(never_hop_by_hop[0])))
+            if (h->name_len == tok_len && case_eq(h->name, tok, tok_len) && !never_hop_by_hop(h))
                 h->hop_by_hop = 1;
         }
     }
@@ -168,7 +192,7 @@ static void decide_keep_alive(struct http_message *m)
 {
     int close = 0, keep = 0;
     for (size_t i = 0; i < m->nheaders; i++)
-        if (http_token_eq(m->headers[i].name, m->headers[i].name_len, "connection"))
+        if (m->headers[i].id == HTTP_H_CONNECTION)
             read_connection(m, &m->headers[i], &close, &keep);
     m->keep_alive = !close && (m->version >= 11 || keep);
 }
@@ -217,13 +241,14 @@ static int parse_headers(const char *p, const char *end, const struct http_limit
         h->name_len = (uint32_t)n;
         h->value = line + v;
         h->value_len = (uint32_t)(vend - v);
+        h->id = header_id(line, n);
         h->hop_by_hop = (unsigned)in_fixed_hop_set(h);
 
-        if (http_token_eq(h->name, n, "content-length")) {
+        if (h->id == HTTP_H_CONTENT_LENGTH) {
             if (content_length != NULL)
                 FAIL(err, 400, "more than one Content-Length");
             content_length = h;
-        } else if (http_token_eq(h->name, n, "transfer-encoding")) {
+        } else if (h->id == HTTP_H_TRANSFER_ENCODING) {
             if (transfer_encoding != NULL)
                 FAIL(err, 400, "more than one Transfer-Encoding");
             transfer_encoding = h;
@@ -350,11 +375,11 @@ static int check_request_headers(struct http_request *req, struct http_error *er
     req->expect_continue = 0;
     for (size_t i = 0; i < req->msg.nheaders; i++) {
         const struct http_header *h = &req->msg.headers[i];
-        if (http_token_eq(h->name, h->name_len, "host")) {
+        if (h->id == HTTP_H_HOST) {
             if (host != NULL)
                 FAIL(err, 400, "more than one Host");
             host = h;
-        } else if (http_token_eq(h->name, h->name_len, "expect")) {
+        } else if (h->id == HTTP_H_EXPECT) {
             if (!http_token_eq(h->value, h->value_len, "100-continue"))
                 FAIL(err, 417, "unsupported expectation");
             req->expect_continue = req->msg.version >= 11;

@@ -24,12 +24,36 @@
 /* Headers a message may carry; more is 431 (requests) or an error. */
 #define HTTP_MAX_HEADERS 100
 
+/*
+ * The header names the proxy acts on, recognised once when a head is
+ * parsed, so that forwarding a request compares a small number per header
+ * and not a string per name it knows.
+ */
+enum http_header_id {
+    HTTP_H_OTHER = 0,
+    HTTP_H_CONNECTION,
+    HTTP_H_KEEP_ALIVE,
+    HTTP_H_PROXY_CONNECTION,
+    HTTP_H_TE,
+    HTTP_H_TRAILER,
+    HTTP_H_TRANSFER_ENCODING,
+    HTTP_H_UPGRADE,
+    HTTP_H_CONTENT_LENGTH,
+    HTTP_H_HOST,
+    HTTP_H_EXPECT,
+    HTTP_H_X_REQUEST_ID,
+    HTTP_H_X_FORWARDED_FOR,
+    HTTP_H_ACCEPT_ENCODING,
+    HTTP_H_X_STRANGLER_SHADOW,
+};
+
 struct http_header {
     const char *name;
     const char *value; /* leading and trailing whitespace trimmed */
     uint32_t name_len;
     uint32_t value_len;
     unsigned hop_by_hop : 1; /* never forwarded (RFC 9110 7.6.1) */
+    unsigned id : 5;         /* enum http_header_id */
 };
 
 /* How a message body is delimited. */

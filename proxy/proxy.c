@@ -149,6 +149,14 @@ static const struct config *cfg_of(const struct txn *t)
     return t->wc->cfg;
 }
 
+/* "Content-Length: N\r\n", without printf: it is on every request's path. */
+static void append_content_length(struct buf *b, uint64_t n)
+{
+    buf_append_str(b, "Content-Length: ");
+    buf_append_u64(b, n);
+    buf_append(b, "\r\n", 2);
+}
+
 static void append_header(struct buf *b, const char *name, size_t name_len, const char *value,
                           size_t value_len)
 {
@@ -339,7 +347,7 @@ static void upstream_failed(struct txn *t, enum upstream_error err, const char *
 /* The one leg of a call or request that goes to one upstream: t->upstream. */
 static struct leg *add_leg(struct txn *t)
 {
-    t->legs = mem_calloc(1, sizeof(*t->legs));
+    t->legs = arena_calloc(t->arena, sizeof(*t->legs));
     t->nlegs = 1;
     t->legs[0].t = t;
     t->legs[0].route = t->route;
@@ -359,11 +367,6 @@ static void leg_dispose(struct leg *leg)
 }
 
 /* --- Forwarding to an xmlrpc (plain HTTP) upstream ------------------------ */
-
-static int is_header(const struct http_header *h, const char *name)
-{
-    return http_token_eq(h->name, h->name_len, name);
-}
 
 /*
  * The request head for an xmlrpc upstream: the client's request line and
@@ -393,19 +396,19 @@ static void build_upstream_head(struct txn *t, const struct upstream_def *u, siz
         append_header(b, "Host", 4, u->host_header, strlen(u->host_header));
     for (size_t i = 0; i < req->msg.nheaders; i++) {
         const struct http_header *h = &req->msg.headers[i];
-        if (h->hop_by_hop || is_header(h, "content-length") || is_header(h, "expect") ||
-            is_header(h, "host") || is_header(h, "x-request-id"))
+        if (h->hop_by_hop || h->id == HTTP_H_CONTENT_LENGTH || h->id == HTTP_H_EXPECT ||
+            h->id == HTTP_H_HOST || h->id == HTTP_H_X_REQUEST_ID)
             continue;
-        if (is_header(h, "x-forwarded-for")) {
+        if (h->id == HTTP_H_X_FORWARDED_FOR) {
             buf_append(&xff, h->value, h->value_len);
             buf_append(&xff, ", ", 2);
             continue;
         }
-        if (buffered && is_header(h, "accept-encoding"))
+        if (buffered && h->id == HTTP_H_ACCEPT_ENCODING)
             continue;
         /* Only the proxy says a call is a shadow: a client's own header
          * would have a candidate skip real writes. */
-        if (is_header(h, "x-strangler-shadow"))
+        if (h->id == HTTP_H_X_STRANGLER_SHADOW)
             continue;
         append_header(b, h->name, h->name_len, h->value, h->value_len);
     }
@@ -418,7 +421,7 @@ static void build_upstream_head(struct txn *t, const struct upstream_def *u, siz
     if (body_len > 0 || http_token_eq(req->method, req->method_len, "POST") ||
         http_token_eq(req->method, req->method_len, "PUT") ||
         http_token_eq(req->method, req->method_len, "PATCH"))
-        buf_appendf(b, "Content-Length: %zu\r\n", body_len);
+        append_content_length(b, body_len);
     buf_append(b, "\r\n", 2);
 }
 
@@ -509,7 +512,12 @@ static void build_answer_head(struct txn *t, const struct http_response *resp)
 {
     struct buf *b = &t->answer_head;
     buf_reserve(b, resp->msg.head_len + 64);
-    buf_appendf(b, "HTTP/1.1 %03d ", resp->status);
+    /* The status is 100..999: http.c reads exactly three digits. */
+    char status[13] = "HTTP/1.1 000 ";
+    status[9] = (char)('0' + resp->status / 100);
+    status[10] = (char)('0' + resp->status / 10 % 10);
+    status[11] = (char)('0' + resp->status % 10);
+    buf_append(b, status, 13);
     if (resp->reason_len > 0)
         buf_append(b, resp->reason, resp->reason_len);
     else
@@ -519,7 +527,7 @@ static void build_answer_head(struct txn *t, const struct http_response *resp)
         const struct http_header *h = &resp->msg.headers[i];
         if (h->hop_by_hop)
             continue;
-        if (is_header(h, "content-length") && resp->msg.framing != HTTP_FRAMING_NONE)
+        if (h->id == HTTP_H_CONTENT_LENGTH && resp->msg.framing != HTTP_FRAMING_NONE)
             continue;
         append_header(b, h->name, h->name_len, h->value, h->value_len);
     }
@@ -534,7 +542,7 @@ static void stream_head(struct txn *t, const struct http_response *resp)
     struct buf *b = &t->answer_head;
     switch (resp->msg.framing) {
     case HTTP_FRAMING_LENGTH:
-        buf_appendf(b, "Content-Length: %llu\r\n", (unsigned long long)resp->msg.content_length);
+        append_content_length(b, resp->msg.content_length);
         break;
     case HTTP_FRAMING_CHUNKED:
     case HTTP_FRAMING_EOF:
@@ -718,7 +726,7 @@ static void send_buffered(struct txn *t, struct leg *leg)
     /* Without a body the upstream's own Content-Length (if any) went
      * through in the head, as it must (a 304's describes the resource). */
     if (t->answer_has_body)
-        buf_appendf(b, "Content-Length: %zu\r\n", leg->body.len);
+        append_content_length(b, leg->body.len);
     append_connection(t, b);
     buf_append(b, "\r\n", 2);
     struct iovec iov[2] = {{b->data, b->len}, {leg->body.data, leg->body.len}};
@@ -1044,7 +1052,7 @@ static void build_adapted_head(const struct upstream_def *u, const struct adapte
      * no meaning for one (a mapped GET or DELETE; RFC 9110 8.6). */
     if (areq->body.len > 0 ||
         (strcmp(areq->method, "GET") != 0 && strcmp(areq->method, "DELETE") != 0))
-        buf_appendf(h, "Content-Length: %zu\r\n", areq->body.len);
+        append_content_length(h, areq->body.len);
     buf_append(h, "\r\n", 2);
 }
 
@@ -1174,7 +1182,7 @@ static void split_multicall(struct txn *t)
 {
     size_t *leg_of_call = arena_alloc(t->arena, (t->ncalls ? t->ncalls : 1) * sizeof(size_t));
     t->nlegs = assign_legs(t, leg_of_call);
-    t->legs = mem_calloc(t->nlegs ? t->nlegs : 1, sizeof(*t->legs));
+    t->legs = arena_calloc(t->arena, (t->nlegs ? t->nlegs : 1) * sizeof(*t->legs));
     for (size_t i = 0; i < t->ncalls; i++) {
         if (leg_of_call[i] == NO_LEG)
             continue;
@@ -1270,7 +1278,9 @@ static void read_call(struct txn *t, int flags)
         else
             t->unreadable_call = t->call_error.call_root;
     }
-    if (t->is_call && !t->params_ok && count_method_names(t->body, t->body_len) > 1) {
+    /* A name given twice only matters where the name decides the route. */
+    if (t->is_call && !t->params_ok && cfg->has_xmlrpc_routes &&
+        count_method_names(t->body, t->body_len) > 1) {
         t->is_call = 0;
         t->unreadable_call = 1;
         t->call_error.code = XR_FAULT_INVALID_REQUEST;
@@ -1592,8 +1602,7 @@ static void fall_back(struct txn *t, enum upstream_error err, const char *detail
              r->name, t->upstream->name, upstream_error_text(err), detail, r->second->name);
     for (size_t i = 0; i < t->nlegs; i++)
         leg_dispose(&t->legs[i]);
-    free(t->legs);
-    t->legs = NULL;
+    t->legs = NULL; /* in the arena, with the transaction */
     t->nlegs = t->legs_sent = t->legs_ended = 0;
     buf_reset(&t->answer_head);
     t->answer_has_body = 0;
@@ -1636,14 +1645,19 @@ static void route_request(struct txn *t)
 struct txn *proxy_handle(struct client *c, const struct http_request *req, const char *body,
                          size_t body_len)
 {
-    struct txn *t = mem_calloc(1, sizeof(*t));
+    /* The transaction lives in its own arena, which the worker keeps for
+     * the next one: a request allocates nothing from malloc on the common
+     * path. */
+    struct worker *w = client_worker(c);
+    struct arena *arena = worker_take_arena(w);
+    struct txn *t = arena_calloc(arena, sizeof(*t));
+    t->arena = arena;
     t->client = c;
-    t->w = client_worker(c);
+    t->w = w;
     t->wc = worker_config_hold(t->w);
     t->req = req;
     t->body = body;
     t->body_len = body_len;
-    t->arena = arena_new(8192);
     t->start_ns = clock_monotonic_ns();
     t->start_us = clock_realtime_us();
     atomic_fetch_add_explicit(&t->w->stats.requests, 1, memory_order_relaxed);
@@ -1807,10 +1821,8 @@ void proxy_txn_free(struct txn *t)
         shadow_primary_failed(t->shadow);
     for (size_t i = 0; i < t->nlegs; i++)
         leg_dispose(&t->legs[i]);
-    free(t->legs);
     buf_dispose(&t->answer_head);
     buf_dispose(&t->sniffed);
-    arena_free(t->arena);
     worker_config_release(t->w, t->wc);
-    free(t);
+    worker_return_arena(t->w, t->arena); /* t is in it: last */
 }

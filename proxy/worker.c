@@ -267,6 +267,26 @@ static void on_notify(evutil_socket_t fd, short what, void *arg)
         begin_drain(w);
 }
 
+/* The first block fits a usual call and its answer's bookkeeping. */
+#define REQUEST_ARENA_BLOCK 8192
+
+struct arena *worker_take_arena(struct worker *w)
+{
+    if (w->nspare_arenas > 0)
+        return w->spare_arenas[--w->nspare_arenas];
+    return arena_new(REQUEST_ARENA_BLOCK);
+}
+
+void worker_return_arena(struct worker *w, struct arena *a)
+{
+    if (w->nspare_arenas == WORKER_SPARE_ARENAS) {
+        arena_free(a);
+        return;
+    }
+    arena_reset(a);
+    w->spare_arenas[w->nspare_arenas++] = a;
+}
+
 void worker_client_opened(struct worker *w, struct client *c)
 {
     client_link(&w->clients, c);
@@ -417,6 +437,8 @@ void worker_join(struct worker *w)
         event_free(w->accept_retry);
     if (w->access_flush)
         event_free(w->access_flush);
+    while (w->nspare_arenas > 0)
+        arena_free(w->spare_arenas[--w->nspare_arenas]);
     /* After the clients, whose last requests are logged as they close. */
     accesslog_writer_free(w->access);
     if (w->listen_fd >= 0)

@@ -29,8 +29,14 @@
 #include <stdint.h>
 #include <time.h>
 
+struct arena;
 struct client;
 struct shadow;
+
+/* Reset arenas a worker keeps for its next requests: enough for the
+ * requests one worker has in flight under load, few enough to give memory
+ * back when it is idle. */
+#define WORKER_SPARE_ARENAS 64
 
 /* A snapshot as one worker uses it. Worker thread only. */
 struct worker_config {
@@ -81,6 +87,9 @@ struct worker {
      * only points at the one it started until the primary has answered. */
     struct shadow *shadows;
     unsigned nshadows;
+    /* Arenas of finished requests, reset, for the next ones (a stack). */
+    struct arena *spare_arenas[WORKER_SPARE_ARENAS];
+    unsigned nspare_arenas;
 
     /* Inbox, written by other threads under the lock. */
     pthread_mutex_t lock;
@@ -148,6 +157,12 @@ struct worker_config *worker_config_retain(struct worker_config *wc);
  * (splitmix64): for choosing a share of calls, cheap and lock-free, never
  * for anything secret. Worker thread only. */
 uint64_t worker_random(struct worker *w);
+
+/* An arena for a request: a spare one, or a new one. Give it back with
+ * worker_return_arena(), which resets it (or frees it when enough are
+ * spare). Worker thread only. */
+struct arena *worker_take_arena(struct worker *w);
+void worker_return_arena(struct worker *w, struct arena *a);
 
 /* The "Date: ...\r\n" header line for responses the proxy writes itself. */
 const char *worker_date_header(struct worker *w, size_t *len);

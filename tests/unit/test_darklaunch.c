@@ -124,8 +124,8 @@ START_TEST(sticky_keys_come_from_the_param_or_the_header)
     struct buf key = BUF_INIT;
     memset(&m, 0, sizeof(m));
     m.nheaders = 2;
-    m.headers[0] = (struct http_header){"Host", "x", 4, 1, 0};
-    m.headers[1] = (struct http_header){"x-customer", "acme-7", 10, 6, 0};
+    m.headers[0] = (struct http_header){"Host", "x", 4, 1, 0, HTTP_H_HOST};
+    m.headers[1] = (struct http_header){"x-customer", "acme-7", 10, 6, 0, HTTP_H_OTHER};
 
     ck_assert_int_eq(darklaunch_sticky_key(&rp, params_of("a", "cust-1"), &m, &key), 0);
     ck_assert_uint_eq(key.len, 6);
