@@ -17,6 +17,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <ctype.h>
 #include <string.h>
 
 #define DEFAULT_MAX_DEPTH    64
@@ -272,6 +273,8 @@ static const struct rule rules[N_COUNT] = {
  * they end); for N_PARAMS, N_ARRAY, N_DATA and N_STRUCT the list being
  * filled; for N_PARAM, N_MEMBER and N_FAULT the value of their <value>.
  */
+#define PARSER_FIRST_FRAMES 24
+
 struct frame {
     enum node node;
     enum xr_type type; /* what a N_SCALAR, N_NIL, N_ARRAY or N_STRUCT makes */
@@ -302,6 +305,9 @@ struct parser {
     struct frame *stack; /* stack[0] is the document; stack[depth] the innermost element */
     unsigned depth;
     unsigned cap;
+    /* The first frames: an XML-RPC call nests a few levels, so the stack
+     * is only allocated for the rare deep document. */
+    struct frame first_frames[PARSER_FIRST_FRAMES];
     const char *text;
     size_t text_len;
     struct buf gather;
@@ -562,7 +568,12 @@ static struct frame *push(struct parser *p, const struct element *e)
 {
     if (p->depth + 1 >= p->cap) {
         p->cap *= 2;
-        p->stack = mem_realloc(p->stack, p->cap * sizeof(*p->stack));
+        if (p->stack == p->first_frames) {
+            p->stack = mem_alloc(p->cap * sizeof(*p->stack));
+            memcpy(p->stack, p->first_frames, sizeof(p->first_frames));
+        } else {
+            p->stack = mem_realloc(p->stack, p->cap * sizeof(*p->stack));
+        }
     }
     struct frame *f = &p->stack[++p->depth];
     memset(f, 0, sizeof(*f));
@@ -1015,14 +1026,15 @@ static void parser_init(struct parser *p, struct arena *a, const struct xr_limit
     p->flags = flags;
     p->max_depth = lim && lim->max_depth ? lim->max_depth : DEFAULT_MAX_DEPTH;
     p->max_elements = lim && lim->max_elements ? lim->max_elements : DEFAULT_MAX_ELEMENTS;
-    p->cap = 32;
-    p->stack = mem_alloc(p->cap * sizeof(*p->stack));
+    p->cap = PARSER_FIRST_FRAMES;
+    p->stack = p->first_frames;
     parser_restart(p);
 }
 
 static void parser_dispose(struct parser *p)
 {
-    free(p->stack);
+    if (p->stack != p->first_frames)
+        free(p->stack);
     buf_dispose(&p->gather);
 }
 
@@ -1645,4 +1657,34 @@ enum xr_sniff xr_sniff_response(const char *data, size_t len, int64_t *code, int
         return r < 0 ? XR_SNIFF_MORE : XR_SNIFF_NOT_FAULT;
     *code_known = sniff_fault_code(p, end, code);
     return XR_SNIFF_FAULT;
+}
+
+/* ---- a glance at a call's method name ---- */
+
+/* How far into a call its method name is looked for, and its longest. */
+#define PEEK_WINDOW             512
+#define INVENTORY_NAME_PEEK_MAX 255
+
+int xr_peek_method_name(const char *body, size_t len, const char **name, size_t *name_len)
+{
+    static const char open[] = "<methodName>", close[] = "</methodName>";
+    size_t window = len < PEEK_WINDOW ? len : PEEK_WINDOW;
+    const char *start = memmem(body, window, open, sizeof(open) - 1);
+    if (start == NULL)
+        return 0;
+    /* Markup that could hide or fake the element: leave it to the parser. */
+    size_t before = (size_t)(start - body);
+    if (memmem(body, before, "<!", 2) != NULL)
+        return 0;
+    const char *text = start + sizeof(open) - 1, *end = body + len;
+    size_t n = 0;
+    while (text + n < end && n <= INVENTORY_NAME_PEEK_MAX &&
+           (isalnum((unsigned char)text[n]) || strchr("_.:/-", text[n]) != NULL) && text[n] != '\0')
+        n++;
+    if (n == 0 || n > INVENTORY_NAME_PEEK_MAX || (size_t)(end - (text + n)) < sizeof(close) - 1 ||
+        memcmp(text + n, close, sizeof(close) - 1) != 0)
+        return 0;
+    *name = text;
+    *name_len = n;
+    return 1;
 }

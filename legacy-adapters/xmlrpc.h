@@ -175,6 +175,16 @@ int xr_parse_response_flags(struct arena *a, const char *body, size_t len,
 enum xr_sniff { XR_SNIFF_NOT_FAULT = 0, XR_SNIFF_FAULT, XR_SNIFF_MORE };
 enum xr_sniff xr_sniff_response(const char *data, size_t len, int64_t *code, int *code_known);
 
+/*
+ * A glance at a call for the method inventory, where no route needs the
+ * name: the text of the first <methodName> element in the first bytes of
+ * body, when it is plain (letters, digits and _ . : / -, at most 255 bytes)
+ * and nothing before it could change what it means (no comment, CDATA or
+ * DOCTYPE). Returns 1 with *name and *len pointing into body, or 0 when
+ * the glance cannot tell: the caller then parses. Never for routing.
+ */
+int xr_peek_method_name(const char *body, size_t len, const char **name, size_t *name_len);
+
 /* Appends "<?xml ...?><methodCall>...</methodCall>" for method(params). */
 void xr_write_call(struct buf *out, const char *method, size_t method_len,
                    const struct xr_value *params);

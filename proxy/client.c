@@ -106,7 +106,7 @@ static void client_free(struct client *c)
     buf_dispose(&c->in);
     buf_dispose(&c->out);
     buf_dispose(&c->body);
-    free(c->req);
+    worker_return_request(c->w, c->req);
     worker_client_closed(c->w, c);
     free(c);
 }
@@ -241,7 +241,7 @@ static void complete(struct client *c)
         c->txn = NULL;
         proxy_txn_free(t);
     }
-    free(c->req);
+    worker_return_request(c->w, c->req);
     c->req = NULL;
     c->have_head = 0;
     buf_consume(&c->in, c->raw_used);
@@ -406,7 +406,7 @@ static void read_head(struct client *c)
     struct http_limits lim = {limits(c)->max_header_size, limits(c)->max_headers};
     struct http_error err;
     if (c->req == NULL)
-        c->req = mem_alloc(sizeof(*c->req));
+        c->req = worker_take_request(c->w);
     int n = http_parse_request(c->in.data, c->in.len, &lim, c->req, &err);
     if (n < 0) {
         reply_error(c, err.status, err.reason);

@@ -132,15 +132,61 @@ static const struct {
 };
 #define NKNOWN (sizeof(known_names) / sizeof(known_names[0]))
 
-/* The id of a header name: its length and first letter rule out almost
- * every candidate before a whole comparison. */
+static int is_known(const char *name, size_t len, enum http_header_id id)
+{
+    return known_names[id].len == len && case_eq(name, known_names[id].name, len);
+}
+
+/* The id of a header name. The first letter leaves at most three
+ * candidates, and their lengths usually rule out all but one before a
+ * comparison. */
 static enum http_header_id header_id(const char *name, size_t len)
 {
-    int first = lower((unsigned char)name[0]);
-    for (size_t id = 1; id < NKNOWN; id++)
-        if (known_names[id].len == len && known_names[id].name[0] == first &&
-            case_eq(name, known_names[id].name, len))
-            return (enum http_header_id)id;
+    static const enum http_header_id none[] = {HTTP_H_OTHER};
+    static const enum http_header_id a[] = {HTTP_H_ACCEPT_ENCODING, HTTP_H_OTHER};
+    static const enum http_header_id c[] = {HTTP_H_CONNECTION, HTTP_H_CONTENT_LENGTH, HTTP_H_OTHER};
+    static const enum http_header_id e[] = {HTTP_H_EXPECT, HTTP_H_OTHER};
+    static const enum http_header_id h[] = {HTTP_H_HOST, HTTP_H_OTHER};
+    static const enum http_header_id k[] = {HTTP_H_KEEP_ALIVE, HTTP_H_OTHER};
+    static const enum http_header_id pr[] = {HTTP_H_PROXY_CONNECTION, HTTP_H_OTHER};
+    static const enum http_header_id t[] = {HTTP_H_TE, HTTP_H_TRAILER, HTTP_H_TRANSFER_ENCODING,
+                                            HTTP_H_OTHER};
+    static const enum http_header_id u[] = {HTTP_H_UPGRADE, HTTP_H_OTHER};
+    static const enum http_header_id x[] = {HTTP_H_X_REQUEST_ID, HTTP_H_X_FORWARDED_FOR,
+                                            HTTP_H_X_STRANGLER_SHADOW, HTTP_H_OTHER};
+    const enum http_header_id *candidates = none;
+    switch (lower((unsigned char)name[0])) {
+    case 'a':
+        candidates = a;
+        break;
+    case 'c':
+        candidates = c;
+        break;
+    case 'e':
+        candidates = e;
+        break;
+    case 'h':
+        candidates = h;
+        break;
+    case 'k':
+        candidates = k;
+        break;
+    case 'p':
+        candidates = pr;
+        break;
+    case 't':
+        candidates = t;
+        break;
+    case 'u':
+        candidates = u;
+        break;
+    case 'x':
+        candidates = x;
+        break;
+    }
+    for (; *candidates != HTTP_H_OTHER; candidates++)
+        if (is_known(name, len, *candidates))
+            return *candidates;
     return HTTP_H_OTHER;
 }
 

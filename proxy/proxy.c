@@ -1301,6 +1301,15 @@ static int client_sent_call(const struct txn *t)
  * read is forwarded as it would be without the inventory. */
 static void read_method_for_inventory(struct txn *t)
 {
+    const char *name;
+    size_t len;
+    if (may_be_call(t) && xr_peek_method_name(t->body, t->body_len, &name, &len)) {
+        t->call_read = 1;
+        t->is_call = 1;
+        t->call.method = arena_strndup(t->arena, name, len);
+        t->call.method_len = len;
+        return;
+    }
     read_call(t, XR_PARSE_METHOD_ONLY);
     t->unreadable_call = 0;
 }

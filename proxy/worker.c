@@ -287,6 +287,23 @@ void worker_return_arena(struct worker *w, struct arena *a)
     w->spare_arenas[w->nspare_arenas++] = a;
 }
 
+struct http_request *worker_take_request(struct worker *w)
+{
+    if (w->nspare_requests > 0)
+        return w->spare_requests[--w->nspare_requests];
+    return mem_alloc(sizeof(struct http_request));
+}
+
+void worker_return_request(struct worker *w, struct http_request *r)
+{
+    if (r == NULL)
+        return;
+    if (w->nspare_requests == WORKER_SPARE_ARENAS)
+        free(r);
+    else
+        w->spare_requests[w->nspare_requests++] = r;
+}
+
 void worker_client_opened(struct worker *w, struct client *c)
 {
     client_link(&w->clients, c);
@@ -439,6 +456,8 @@ void worker_join(struct worker *w)
         event_free(w->access_flush);
     while (w->nspare_arenas > 0)
         arena_free(w->spare_arenas[--w->nspare_arenas]);
+    while (w->nspare_requests > 0)
+        free(w->spare_requests[--w->nspare_requests]);
     /* After the clients, whose last requests are logged as they close. */
     accesslog_writer_free(w->access);
     if (w->listen_fd >= 0)

@@ -33,9 +33,9 @@ struct arena;
 struct client;
 struct shadow;
 
-/* Reset arenas a worker keeps for its next requests: enough for the
- * requests one worker has in flight under load, few enough to give memory
- * back when it is idle. */
+/* Reset arenas (and request heads) a worker keeps for its next requests:
+ * enough for the requests one worker has in flight under load, few enough
+ * to give memory back when it is idle. */
 #define WORKER_SPARE_ARENAS 64
 
 /* A snapshot as one worker uses it. Worker thread only. */
@@ -90,6 +90,9 @@ struct worker {
     /* Arenas of finished requests, reset, for the next ones (a stack). */
     struct arena *spare_arenas[WORKER_SPARE_ARENAS];
     unsigned nspare_arenas;
+    /* Parsed request heads (3 KB each, for their header arrays), likewise. */
+    struct http_request *spare_requests[WORKER_SPARE_ARENAS];
+    unsigned nspare_requests;
 
     /* Inbox, written by other threads under the lock. */
     pthread_mutex_t lock;
@@ -163,6 +166,10 @@ uint64_t worker_random(struct worker *w);
  * spare). Worker thread only. */
 struct arena *worker_take_arena(struct worker *w);
 void worker_return_arena(struct worker *w, struct arena *a);
+
+/* The same for a request head's storage (client.c). NULL is a no-op. */
+struct http_request *worker_take_request(struct worker *w);
+void worker_return_request(struct worker *w, struct http_request *r);
 
 /* The "Date: ...\r\n" header line for responses the proxy writes itself. */
 const char *worker_date_header(struct worker *w, size_t *len);

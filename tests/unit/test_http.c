@@ -1,6 +1,7 @@
 #include "unit.h"
 #include "proxy/http.h"
 
+#include <stdio.h>
 #include <string.h>
 
 static const struct http_limits lim = {16 * 1024, HTTP_MAX_HEADERS};
@@ -265,6 +266,60 @@ START_TEST(chunk_size_tricks_are_refused)
 }
 END_TEST
 
+/* Every header gets the id of the name the proxy acts on, whatever its
+ * case, and no other name gets one. */
+START_TEST(headers_are_known_by_id_whatever_their_case)
+{
+    static const struct {
+        const char *name;
+        enum http_header_id id;
+    } cases[] = {
+        {"Connection", HTTP_H_CONNECTION},
+        {"KEEP-ALIVE", HTTP_H_KEEP_ALIVE},
+        {"proxy-connection", HTTP_H_PROXY_CONNECTION},
+        {"TE", HTTP_H_TE},
+        {"Trailer", HTTP_H_TRAILER},
+        {"transfer-encoding", HTTP_H_TRANSFER_ENCODING},
+        {"Upgrade", HTTP_H_UPGRADE},
+        {"content-LENGTH", HTTP_H_CONTENT_LENGTH},
+        {"X-Request-Id", HTTP_H_X_REQUEST_ID},
+        {"x-forwarded-for", HTTP_H_X_FORWARDED_FOR},
+        {"Accept-Encoding", HTTP_H_ACCEPT_ENCODING},
+        {"X-Strangler-Shadow", HTTP_H_X_STRANGLER_SHADOW},
+        {"Expect", HTTP_H_EXPECT},
+        {"Content-Type", HTTP_H_OTHER},
+        {"X-Request-Ids", HTTP_H_OTHER},
+        {"Hos", HTTP_H_OTHER},
+        {"T", HTTP_H_OTHER},
+        {"Tea", HTTP_H_OTHER},
+        {"xylophone", HTTP_H_OTHER},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char text[256];
+        snprintf(text, sizeof(text), "GET / HTTP/1.1\r\nHost: a\r\n%s: 1\r\n\r\n", cases[i].name);
+        struct http_request req;
+        struct http_error err;
+        if (cases[i].id == HTTP_H_EXPECT)
+            snprintf(text, sizeof(text),
+                     "GET / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\n\r\n");
+        if (cases[i].id == HTTP_H_TRANSFER_ENCODING)
+            snprintf(text, sizeof(text),
+                     "POST / HTTP/1.1\r\nHost: a\r\ntransfer-encoding: chunked\r\n\r\n");
+        if (cases[i].id == HTTP_H_CONTENT_LENGTH)
+            snprintf(text, sizeof(text), "POST / HTTP/1.1\r\nHost: a\r\ncontent-LENGTH: 0\r\n\r\n");
+        ck_assert_msg(http_parse_request(text, strlen(text), &lim, &req, &err) > 0, "%s: %s",
+                      cases[i].name, err.reason);
+        ck_assert_uint_eq(req.msg.nheaders, 2);
+        ck_assert_uint_eq(req.msg.headers[0].id, HTTP_H_HOST);
+        ck_assert_msg(req.msg.headers[1].id == cases[i].id, "%s: id %u", cases[i].name,
+                      (unsigned)req.msg.headers[1].id);
+        /* The fixed hop-by-hop set, and nothing else, is hop-by-hop. */
+        int hop = cases[i].id >= HTTP_H_CONNECTION && cases[i].id <= HTTP_H_UPGRADE;
+        ck_assert_int_eq(req.msg.headers[1].hop_by_hop, hop);
+    }
+}
+END_TEST
+
 Suite *http_suite(void)
 {
     Suite *s = suite_create("http");
@@ -278,6 +333,7 @@ Suite *http_suite(void)
     tcase_add_test(tc, limits_give_431);
     tcase_add_test(tc, connection_header_decides_keep_alive_and_hop_by_hop);
     tcase_add_test(tc, rebase_follows_a_moved_buffer);
+    tcase_add_test(tc, headers_are_known_by_id_whatever_their_case);
     tcase_add_test(tc, responses_frame_by_status_method_and_headers);
     tcase_add_test(tc, chunked_bodies_decode_in_any_split);
     tcase_add_test(tc, chunk_size_tricks_are_refused);

@@ -2752,6 +2752,50 @@ START_TEST(sniff_reads_every_digit_of_an_i8_code)
 }
 END_TEST
 
+START_TEST(peek_reads_a_plain_method_name_and_declines_the_rest)
+{
+    static const struct {
+        const char *body;
+        const char *name; /* NULL: declined */
+    } cases[] = {
+        {"<?xml version='1.0'?>\n<methodCall>\n<methodName>stock.get</methodName>", "stock.get"},
+        {"<methodCall><methodName>a_b:c/d-e.f</methodName><params/></methodCall>", "a_b:c/d-e.f"},
+        {"<methodCall><methodName></methodName></methodCall>", NULL},
+        {"<methodCall><methodName>a b</methodName></methodCall>", NULL},
+        {"<methodCall><methodName>caf\xc3\xa9</methodName></methodCall>", NULL},
+        {"<methodCall><methodName>x&amp;y</methodName></methodCall>", NULL},
+        {"<!-- <methodName>fake</methodName> --><methodCall><methodName>real</methodName>", NULL},
+        {"<!DOCTYPE x><methodCall><methodName>m</methodName></methodCall>", NULL},
+        {"<methodCall><methodName>cut", NULL},
+        {"<methodCall><ex:methodName>m</ex:methodName></methodCall>", NULL},
+        {"not xml at all", NULL},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const char *name = NULL;
+        size_t len = 0;
+        int got = xr_peek_method_name(cases[i].body, strlen(cases[i].body), &name, &len);
+        if (cases[i].name == NULL) {
+            ck_assert_msg(got == 0, "case %zu read %.*s", i, (int)len, name);
+            continue;
+        }
+        ck_assert_msg(got == 1, "case %zu declined", i);
+        ck_assert_uint_eq(len, strlen(cases[i].name));
+        ck_assert(memcmp(name, cases[i].name, len) == 0);
+    }
+    /* Only the first bytes are looked at: a name far into the body is left
+     * to the parser. */
+    struct buf far = BUF_INIT;
+    buf_append_str(&far, "<methodCall>");
+    for (int i = 0; i < 100; i++)
+        buf_append_str(&far, "       ");
+    buf_append_str(&far, "<methodName>m</methodName></methodCall>");
+    const char *name;
+    size_t len;
+    ck_assert_int_eq(xr_peek_method_name(far.data, far.len, &name, &len), 0);
+    buf_dispose(&far);
+}
+END_TEST
+
 Suite *xmlrpc_suite(void)
 {
     Suite *s = suite_create("xmlrpc");
@@ -2816,6 +2860,11 @@ Suite *xmlrpc_suite(void)
     tcase_add_test(tc, fast_path_takes_what_clients_send_and_declines_the_rest);
     tcase_add_test(tc, fast_path_method_only_stops_after_the_method_name);
     tcase_add_test(tc, fast_path_agrees_with_libxml2_on_generated_documents);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("peek");
+    tcase_set_timeout(tc, UNIT_TIMEOUT);
+    tcase_add_test(tc, peek_reads_a_plain_method_name_and_declines_the_rest);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("sniff");
