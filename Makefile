@@ -7,7 +7,9 @@
 #   make bench   build (RelWithDebInfo) and run the benchmarks in bench/, which
 #                print figures and never fail on them; `make test` does not
 #                run them (BENCH_ARGS="--iterations N" to change the length,
-#                EVENTS_BENCH_ARGS="--rounds N" for the events benchmark)
+#                EVENTS_BENCH_ARGS="--rounds N" for the events benchmark,
+#                PROXY_BENCH_ARGS="--scenarios passthrough --rounds N" for the
+#                proxy against nginx and HAProxy)
 #   make build / clean
 
 BUILD      ?= build
@@ -16,6 +18,7 @@ JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CTEST_ARGS ?=
 BENCH_ARGS ?=
 EVENTS_BENCH_ARGS ?=
+PROXY_BENCH_ARGS ?=
 
 .PHONY: all deps build demo test test-sanitize build-sanitize bench clean
 
@@ -55,6 +58,7 @@ bench: deps
 	cmake --build $(BUILD) -j $(JOBS)
 	$(BUILD)/bench/adapter-bench $(BENCH_ARGS)
 	python3 bench/events_bench.py --build $(BUILD) $(EVENTS_BENCH_ARGS)
+	python3 bench/proxy_bench.py --build $(BUILD) $(PROXY_BENCH_ARGS)
 
 clean:
 	rm -rf $(BUILD) $(SAN_BUILD)

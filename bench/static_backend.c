@@ -5,9 +5,13 @@
  *
  *   static-backend [--listen 127.0.0.1:0] [--threads N]
  *
- * Every POST, whatever its path and body, gets 200 with a fixed
- * methodResponse (text/xml, a string result, not a fault, so an
- * intercepting route raises an event for it); any other method gets 405.
+ * Every POST, whatever its body, gets 200 with a fixed methodResponse
+ * (text/xml, a string result, not a fault, so an intercepting route raises
+ * an event for it); any other method gets 405. A POST to a path under
+ * /json (/json itself, /json/ANYTHING) is a JSON service instead, as the
+ * proxy's JSON adapter calls one (POST BASE/METHOD, a JSON array of the
+ * parameters): it gets 200 with the JSON string "ok" (application/json),
+ * which the adapter turns into the same methodResponse.
  * Connections are HTTP/1.1 keep-alive, as evhttp serves them by default.
  * With --threads N, N threads each run their own event_base and evhttp on
  * the same port with SO_REUSEPORT (FIELD-NOTES.md: one base and one evhttp
@@ -61,6 +65,10 @@ static const char answer[] = "<?xml version=\"1.0\"?>\n"
                              "</params>\n"
                              "</methodResponse>\n";
 
+/* What the JSON service answers every call with: the result, as JSON. */
+static const char json_answer[] = "\"ok\"";
+#define JSON_PREFIX "/json"
+
 /* One serving thread. Its base and evhttp are touched by that thread
  * alone, except event_base_loopbreak() from main(), which libevent makes
  * safe once evthread_use_pthreads() has been called. */
@@ -74,7 +82,8 @@ struct server {
 static void usage(FILE *f)
 {
     fprintf(f, "usage: static-backend [--listen ADDR:PORT] [--threads N]\n"
-               "  Answers every POST with a fixed XML-RPC methodResponse (HTTP/1.1 keep-alive).\n"
+               "  Answers every POST with a fixed XML-RPC methodResponse (HTTP/1.1 keep-alive);\n"
+               "  a POST under " JSON_PREFIX " gets the JSON string \"ok\" (application/json).\n"
                "  --listen ADDR:PORT  IPv4 address and port (default " DEFAULT_LISTEN
                "; 0: a free port)\n"
                "  --threads N         serving threads on one port with SO_REUSEPORT (default 1)\n");
@@ -139,6 +148,14 @@ static int parse_args(int argc, char **argv, struct sockaddr_in *addr, int *thre
     return 0;
 }
 
+/* 1 when the request's target is /json or under it (/json/..., /json?...). */
+static int is_json_target(const char *uri)
+{
+    size_t n = sizeof(JSON_PREFIX) - 1;
+    return uri != NULL && strncmp(uri, JSON_PREFIX, n) == 0 &&
+           (uri[n] == '\0' || uri[n] == '/' || uri[n] == '?');
+}
+
 static void on_request(struct evhttp_request *req, void *arg)
 {
     (void)arg;
@@ -148,9 +165,15 @@ static void on_request(struct evhttp_request *req, void *arg)
         return;
     }
     struct evbuffer *out = evhttp_request_get_output_buffer(req);
-    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "text/xml");
-    /* A reference, not a copy: the answer is static. */
-    evbuffer_add_reference(out, answer, sizeof(answer) - 1, NULL, NULL);
+    struct evkeyvalq *headers = evhttp_request_get_output_headers(req);
+    /* References, not copies: the answers are static. */
+    if (is_json_target(evhttp_request_get_uri(req))) {
+        evhttp_add_header(headers, "Content-Type", "application/json");
+        evbuffer_add_reference(out, json_answer, sizeof(json_answer) - 1, NULL, NULL);
+    } else {
+        evhttp_add_header(headers, "Content-Type", "text/xml");
+        evbuffer_add_reference(out, answer, sizeof(answer) - 1, NULL, NULL);
+    }
     evhttp_send_reply(req, 200, "OK", NULL);
 }
 
