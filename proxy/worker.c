@@ -279,7 +279,7 @@ struct arena *worker_take_arena(struct worker *w)
 
 void worker_return_arena(struct worker *w, struct arena *a)
 {
-    if (w->nspare_arenas == WORKER_SPARE_ARENAS) {
+    if (!WORKER_KEEPS_SPARES || w->nspare_arenas == WORKER_SPARE_ARENAS) {
         arena_free(a);
         return;
     }
@@ -298,7 +298,7 @@ void worker_return_request(struct worker *w, struct http_request *r)
 {
     if (r == NULL)
         return;
-    if (w->nspare_requests == WORKER_SPARE_ARENAS)
+    if (!WORKER_KEEPS_SPARES || w->nspare_requests == WORKER_SPARE_ARENAS)
         free(r);
     else
         w->spare_requests[w->nspare_requests++] = r;

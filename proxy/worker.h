@@ -38,6 +38,15 @@ struct shadow;
  * to give memory back when it is idle. */
 #define WORKER_SPARE_ARENAS 64
 
+/* Under AddressSanitizer nothing is kept: a request's memory must be freed
+ * when the request ends, so that a use after its end is reported and not
+ * read from the next request's reused arena. */
+#if defined(__SANITIZE_ADDRESS__)
+#define WORKER_KEEPS_SPARES 0
+#else
+#define WORKER_KEEPS_SPARES 1
+#endif
+
 /* A snapshot as one worker uses it. Worker thread only. */
 struct worker_config {
     struct config *cfg;           /* holds one reference */
