@@ -388,6 +388,11 @@ static void flush_request(struct upconn *uc)
     uc->state = UC_HEAD;
     event_add(&uc->rev, NULL);
     arm_timer(uc, uc->pool->timeout_ms);
+    /* A reused connection's read event stayed registered (take_idle): an
+     * answer that came before the request was all out (an early 413) is
+     * already in `in`, and no read event will announce it again. */
+    if (uc->in.len > 0)
+        process_input(uc);
 }
 
 static void on_writable(evutil_socket_t fd, short what, void *arg)
