@@ -614,8 +614,9 @@ const char *http_status_reason(int status)
 
 /* Chunked decoding states. */
 enum {
-    CH_SIZE = 0, /* hex digits of the chunk size */
-    CH_EXT,      /* chunk extension, skipped */
+    CH_SIZE = 0,   /* hex digits of the chunk size */
+    CH_SIZE_BLANK, /* blanks after the size: only more blanks, ';' or CR may follow */
+    CH_EXT,        /* chunk extension, skipped */
     CH_SIZE_LF,
     CH_DATA,
     CH_DATA_CR,
@@ -660,8 +661,26 @@ static int chunk_size_byte(struct http_chunked *c, char ch)
         return -1; /* "-0", "0x1", " 1": a size must start with a hex digit */
     if (ch == '\r')
         c->state = CH_SIZE_LF;
-    else if (ch == ';' || ch == ' ' || ch == '\t')
+    else if (ch == ';')
         c->state = CH_EXT;
+    else if (ch == ' ' || ch == '\t')
+        c->state = CH_SIZE_BLANK;
+    else
+        return -1;
+    return 0;
+}
+
+/* After "5 ": RFC 9112 7.1.1 allows blanks before a ';' (BWS), nothing
+ * else: "5 5" or "5 junk" read as 5 would let a parser that reads them
+ * otherwise see another body. */
+static int chunk_blank_byte(struct http_chunked *c, char ch)
+{
+    if (ch == ' ' || ch == '\t')
+        return ++c->line_bytes > HTTP_CHUNK_LINE_MAX ? -1 : 0;
+    if (ch == ';')
+        c->state = CH_EXT;
+    else if (ch == '\r')
+        c->state = CH_SIZE_LF;
     else
         return -1;
     return 0;
@@ -676,6 +695,11 @@ enum http_chunk_result http_chunked_feed(struct http_chunked *c, const char *in,
         switch (c->state) {
         case CH_SIZE:
             if (chunk_size_byte(c, ch) != 0)
+                goto fail;
+            i++;
+            break;
+        case CH_SIZE_BLANK:
+            if (chunk_blank_byte(c, ch) != 0)
                 goto fail;
             i++;
             break;

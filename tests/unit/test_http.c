@@ -262,6 +262,11 @@ START_TEST(chunk_size_tricks_are_refused)
     ck_assert_ptr_null(dechunk("5\r\nhelloXX0\r\n\r\n", 64, &rest)); /* no CRLF after data */
     ck_assert_ptr_null(dechunk("ffffffffffffffff1\r\n", 64, &rest)); /* overflow */
     ck_assert_ptr_null(dechunk(" 5\r\nhello\r\n0\r\n\r\n", 64, &rest));
+    /* After the size, blanks may only lead to an extension (BWS ";"). */
+    ck_assert_ptr_null(dechunk("5 5\r\nhello\r\n0\r\n\r\n", 64, &rest));
+    ck_assert_ptr_null(dechunk("5 junk\r\nhello\r\n0\r\n\r\n", 64, &rest));
+    ck_assert_ptr_nonnull(dechunk("5 \t ;a=b\r\nhello\r\n0\r\n\r\n", 1, &rest));
+    ck_assert_ptr_nonnull(dechunk("5 \r\nhello\r\n0\r\n\r\n", 64, &rest));
     ck_assert_ptr_nonnull(dechunk("00005\r\nhello\r\n0\r\n\r\n", 64, &rest));
 }
 END_TEST
