@@ -1672,10 +1672,24 @@ int xr_peek_method_name(const char *body, size_t len, const char **name, size_t 
     const char *start = memmem(body, window, open, sizeof(open) - 1);
     if (start == NULL)
         return 0;
-    /* Markup that could hide or fake the element: leave it to the parser. */
+    /* Markup that could hide or fake the element: leave it to the parser.
+     * A processing instruction can hold "<methodName>" as plain text
+     * (XML 1.0, section 2.6), so the only "<?" allowed before the name is
+     * the XML declaration at the very start, whose content (version,
+     * encoding and standalone values) cannot hold '<' or "?>" in a document
+     * the parser accepts (issue 9: fuzz/fuzz_xmlrpc_call checks the glance
+     * against the parser). */
     size_t before = (size_t)(start - body);
     if (memmem(body, before, "<!", 2) != NULL)
         return 0;
+    const char *pi = memmem(body, before, "<?", 2);
+    if (pi != NULL) {
+        const char *decl_end = memmem(body, before, "?>", 2);
+        if (pi != body || before < 6 || memcmp(body, "<?xml", 5) != 0 ||
+            memchr(" \t\r\n", body[5], 4) == NULL || decl_end == NULL ||
+            memmem(decl_end, before - (size_t)(decl_end - body), "<?", 2) != NULL)
+            return 0;
+    }
     const char *text = start + sizeof(open) - 1, *end = body + len;
     size_t n = 0;
     while (text + n < end && n <= INVENTORY_NAME_PEEK_MAX &&

@@ -179,8 +179,9 @@ enum xr_sniff xr_sniff_response(const char *data, size_t len, int64_t *code, int
  * A glance at a call for the method inventory, where no route needs the
  * name: the text of the first <methodName> element in the first bytes of
  * body, when it is plain (letters, digits and _ . : / -, at most 255 bytes)
- * and nothing before it could change what it means (no comment, CDATA or
- * DOCTYPE). Returns 1 with *name and *len pointing into body, or 0 when
+ * and nothing before it could change what it means (no comment, CDATA,
+ * DOCTYPE, or processing instruction other than a leading XML
+ * declaration). Returns 1 with *name and *len pointing into body, or 0 when
  * the glance cannot tell: the caller then parses. Never for routing.
  */
 int xr_peek_method_name(const char *body, size_t len, const char **name, size_t *name_len);

@@ -2766,6 +2766,8 @@ START_TEST(peek_reads_a_plain_method_name_and_declines_the_rest)
         {"<methodCall><methodName>x&amp;y</methodName></methodCall>", NULL},
         {"<!-- <methodName>fake</methodName> --><methodCall><methodName>real</methodName>", NULL},
         {"<!DOCTYPE x><methodCall><methodName>m</methodName></methodCall>", NULL},
+        {"<?xml version=\"1.0\" encoding=\"UTF-8\"?><methodCall><methodName>m</methodName>", "m"},
+        {"<?xml-stylesheet href='a'?><methodCall><methodName>m</methodName>", NULL},
         {"<methodCall><methodName>cut", NULL},
         {"<methodCall><ex:methodName>m</ex:methodName></methodCall>", NULL},
         {"not xml at all", NULL},
@@ -2793,6 +2795,34 @@ START_TEST(peek_reads_a_plain_method_name_and_declines_the_rest)
     size_t len;
     ck_assert_int_eq(xr_peek_method_name(far.data, far.len, &name, &len), 0);
     buf_dispose(&far);
+}
+END_TEST
+
+/* Issue 9 (fuzz/fuzz_xmlrpc_call): a processing instruction may hold
+ * "<methodName>" as text, so the glance named a method the call does not
+ * have. Any "<?" before the name but the XML declaration makes it decline. */
+START_TEST(peek_issue9_a_processing_instruction_hides_no_name)
+{
+    static const char *const bodies[] = {
+        "<?pi <methodName>evil</methodName>?><methodCall><methodName>real</methodName>"
+        "</methodCall>",
+        "<methodCall><?pi <methodName>evil</methodName>?><methodName>real</methodName>"
+        "</methodCall>",
+        "<?xml version='1.0'?><?pi <methodName>evil</methodName>?><methodCall>"
+        "<methodName>real</methodName></methodCall>",
+    };
+    for (size_t i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {
+        const char *name = NULL;
+        size_t len = 0;
+        struct xr_call c;
+        struct xr_error e;
+        int got = xr_peek_method_name(bodies[i], strlen(bodies[i]), &name, &len);
+        ck_assert_msg(got == 0, "case %zu read %.*s", i, (int)len, name);
+        /* The parser, which the caller falls back on, reads the real one. */
+        ck_assert_int_eq(
+            xr_parse_call(arena, bodies[i], strlen(bodies[i]), NULL, XR_PARSE_FULL, &c, &e), 0);
+        ck_assert_str_eq(c.method, "real");
+    }
 }
 END_TEST
 
@@ -2863,8 +2893,10 @@ Suite *xmlrpc_suite(void)
     suite_add_tcase(s, tc);
 
     tc = tcase_create("peek");
+    tcase_add_checked_fixture(tc, setup, teardown); /* the issue 9 test parses too */
     tcase_set_timeout(tc, UNIT_TIMEOUT);
     tcase_add_test(tc, peek_reads_a_plain_method_name_and_declines_the_rest);
+    tcase_add_test(tc, peek_issue9_a_processing_instruction_hides_no_name);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("sniff");
